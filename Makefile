@@ -1,0 +1,46 @@
+# Connection manager. `make dev` runs everything locally; `make test` runs every test.
+SHELL := /bin/bash
+GO    ?= go
+# Lambda functions: folder names under functions/. SAM's makefile build calls
+# build-<LogicalId>, LogicalId being the folder in CamelCase + "Function".
+FUNCTIONS := $(notdir $(wildcard functions/*))
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
+LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
+
+.PHONY: dev test test-go lint vet fmt-check build bench deploy clean tools
+
+dev: ## run the whole system locally on http://127.0.0.1:3000 (PORT overrides)
+	$(GO) run ./local/cmd/dev
+
+test: lint test-go ## every test, as CI runs it
+
+test-go:
+	$(GO) test -count=1 -timeout 10m ./...
+
+lint: vet fmt-check
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench: ## Go benchmarks, side by side in one run
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+build: ## every function's arm64 bootstrap in bin/<function>/bootstrap
+	@set -e; for f in $(FUNCTIONS); do \
+		echo "build $$f"; \
+		$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o bin/$$f/bootstrap ./functions/$$f; \
+	done
+
+deploy: ## build with SAM and deploy (needs SAM CLI and AWS credentials)
+	sam build && sam deploy
+
+clean:
+	rm -rf bin .aws-sam
+
+# --- SAM makefile builds: one target per function, writing $(ARTIFACTS_DIR)/bootstrap.
+build-ConnectionsFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/connections

@@ -1,0 +1,226 @@
+// Package apitest runs the functions' real handlers over the DynamoDB and
+// KMS emulators for tests: requests are built as API Gateway would build
+// them (route key, path parameters, lower-cased headers, JWT claims in the
+// authorizer context) and every log line is captured for leak checks.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/connmgr/connmgr/local/clock"
+	"github.com/connmgr/connmgr/local/emulator"
+	"github.com/connmgr/connmgr/local/sam"
+	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/httpapi"
+	"github.com/connmgr/connmgr/shared/identity"
+)
+
+// Env is one function's application over fresh emulators.
+type Env struct {
+	t      testing.TB
+	Stack  *emulator.Stack
+	App    *app.App
+	Router *httpapi.Router
+	Clock  *clock.Clock
+	Logs   *Buffer
+	DDB    *emulator.Counter
+	KMS    *emulator.Counter
+}
+
+// Start builds function's application over new emulators; they stop when
+// the test ends.
+func Start(t testing.TB, function string) *Env {
+	t.Helper()
+	tmpl, err := sam.LoadFromWorkingDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stack, err := emulator.Start(ctx, tmpl, emulator.StackOptions{KMSDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stack.Close)
+	e := &Env{t: t, Stack: stack, Clock: clock.New(), Logs: &Buffer{}, DDB: &emulator.Counter{}, KMS: &emulator.Counter{}}
+	cfg := app.Config{Function: function, TableName: stack.TableName, KMSKeyID: emulator.KeyAlias,
+		DynamoDBEndpoint: stack.DynamoDB.URL, KMSEndpoint: stack.KMS.URL}
+	e.App, err = app.New(ctx, cfg, app.Options{
+		AWS: &stack.AWS, Now: e.Clock.Now, LogOutput: e.Logs,
+		DynamoDBOptions: []func(*dynamodb.Options){func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, e.DDB.Middleware) }},
+		KMSOptions:      []func(*kms.Options){func(o *kms.Options) { o.APIOptions = append(o.APIOptions, e.KMS.Middleware) }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Router, err = e.App.Router(function); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Caller describes whom a request comes from; it becomes JWT claims.
+type Caller struct {
+	Tenant, User    string
+	TenantAdmin     bool
+	SiteCollections []string
+	OwnedSites      []string
+	Sites           []string
+}
+
+// Claims renders the caller as API Gateway's JWT authorizer hands claims
+// to a Lambda: arrays flattened to "[a b]".
+func (c Caller) Claims() map[string]string {
+	m := map[string]string{"sub": c.User, "tid": c.Tenant, "iss": "https://issuer.test", "aud": "connmgr"}
+	if c.TenantAdmin {
+		m["roles"] = identity.FormatList([]string{identity.RoleTenantAdmin})
+	}
+	m["sca"] = identity.FormatList(c.SiteCollections)
+	m["owns"] = identity.FormatList(c.OwnedSites)
+	m["sites"] = identity.FormatList(c.Sites)
+	return m
+}
+
+// Response is a handler's answer.
+type Response struct {
+	Status  int
+	Headers map[string]string
+	Body    []byte
+}
+
+// Decode unmarshals the body into v, failing the test on error.
+func (r Response) Decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %d response %s: %v", r.Status, r.Body, err)
+	}
+}
+
+// ErrorCode returns the error code of an error response.
+func (r Response) ErrorCode() string {
+	var e struct {
+		Error struct{ Code, Field string } `json:"error"`
+	}
+	json.Unmarshal(r.Body, &e)
+	return e.Error.Code
+}
+
+// ErrorField returns the field of an error response.
+func (r Response) ErrorField() string {
+	var e struct {
+		Error struct{ Code, Field string } `json:"error"`
+	}
+	json.Unmarshal(r.Body, &e)
+	return e.Error.Field
+}
+
+// Request is one API call. Body is marshalled as JSON unless it is a
+// string, which is sent as is.
+type Request struct {
+	Method, Path string
+	Caller       *Caller // nil: no authorizer context
+	Body         any
+	Headers      map[string]string
+}
+
+// Do sends req through the router as API Gateway would, the event
+// round-tripped through JSON like a Lambda invocation.
+func (e *Env) Do(req Request) Response {
+	e.t.Helper()
+	return Do(e.t, e.Router, req)
+}
+
+// Do sends req to rt.
+func Do(t testing.TB, rt *httpapi.Router, req Request) Response {
+	t.Helper()
+	path, rawQuery, _ := strings.Cut(req.Path, "?")
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RawPath: path, RawQueryString: rawQuery,
+		Headers: map[string]string{},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RequestID: "test-" + time.Now().Format("150405.000000"),
+			HTTP:      events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: req.Method, Path: path},
+		},
+	}
+	key, params, ok := httpapi.Match(rt.Routes(), req.Method, path)
+	if ok {
+		ev.RouteKey, ev.PathParameters = key, params
+	} else {
+		ev.RouteKey = "$default"
+	}
+	ev.RequestContext.RouteKey = ev.RouteKey
+	if rawQuery != "" {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.QueryStringParameters = map[string]string{}
+		for k, v := range q {
+			ev.QueryStringParameters[k] = strings.Join(v, ",")
+		}
+	}
+	switch b := req.Body.(type) {
+	case nil:
+	case string:
+		ev.Body = b
+		ev.Headers["content-type"] = "application/json"
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Body = string(raw)
+		ev.Headers["content-type"] = "application/json"
+	}
+	for k, v := range req.Headers {
+		ev.Headers[strings.ToLower(k)] = v
+	}
+	if req.Caller != nil {
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: req.Caller.Claims()},
+		}
+	}
+	// Round-trip as Lambda would deliver it.
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delivered events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &delivered); err != nil {
+		t.Fatal(err)
+	}
+	out, err := rt.Serve(context.Background(), delivered)
+	if err != nil {
+		t.Fatalf("%s %s: handler error %v", req.Method, req.Path, err)
+	}
+	return Response{Status: out.StatusCode, Headers: out.Headers, Body: []byte(out.Body)}
+}
+
+// Buffer is a goroutine-safe log sink.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

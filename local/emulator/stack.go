@@ -1,0 +1,151 @@
+package emulator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/connmgr/connmgr/local/sam"
+)
+
+// Names the local stack uses.
+const (
+	TableName = "connmgr-local"
+	KeyAlias  = "alias/connmgr-local-secrets"
+)
+
+// Stack is DynamoDB and KMS emulators with the template's table and a
+// symmetric key behind KeyAlias, ready for the functions' configuration.
+type Stack struct {
+	DynamoDB *Server
+	KMS      *Server
+	// AWS is a configuration with static local credentials; point clients at
+	// the emulators with the endpoints above.
+	AWS       aws.Config
+	TableName string
+	KeyID     string // the key's ARN
+	dir       string
+}
+
+// StackOptions choose listen addresses ("" = free ports) and where KMS keeps
+// its keys ("" = a new temporary folder, removed on Close).
+type StackOptions struct {
+	DynamoDBAddr, KMSAddr string
+	KMSDir                string
+}
+
+// Start runs the emulators and creates the table from tmpl and the key.
+func Start(ctx context.Context, tmpl *sam.Template, opts StackOptions) (*Stack, error) {
+	s := &Stack{TableName: TableName}
+	dir := opts.KMSDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "connmgr-kms-"); err != nil {
+			return nil, fmt.Errorf("emulator: %w", err)
+		}
+		s.dir = dir
+	}
+	var err error
+	if s.DynamoDB, err = StartDynamoDB(opts.DynamoDBAddr); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.KMS, err = StartKMS(opts.KMSAddr, dir); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.AWS = aws.Config{
+		Region:      Region,
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}
+	in, err := tmpl.CreateTableInput(TableName)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if _, err := s.DynamoDBClient().CreateTable(ctx, in); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("emulator: create table: %w", err)
+	}
+	k := s.KMSClient()
+	key, err := k.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("connmgr local secrets")})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("emulator: create key: %w", err)
+	}
+	s.KeyID = aws.ToString(key.KeyMetadata.Arn)
+	if _, err := k.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(KeyAlias), TargetKeyId: key.KeyMetadata.KeyId}); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("emulator: create alias: %w", err)
+	}
+	return s, nil
+}
+
+// DynamoDBClient is a client of the DynamoDB emulator.
+func (s *Stack) DynamoDBClient(opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	return dynamodb.NewFromConfig(s.AWS, append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(s.DynamoDB.URL)
+		o.DisableValidateResponseChecksum = true
+	}}, opts...)...)
+}
+
+// KMSClient is a client of the KMS emulator.
+func (s *Stack) KMSClient(opts ...func(*kms.Options)) *kms.Client {
+	return kms.NewFromConfig(s.AWS, append([]func(*kms.Options){func(o *kms.Options) {
+		o.BaseEndpoint = aws.String(s.KMS.URL)
+	}}, opts...)...)
+}
+
+// Close stops both emulators and removes a temporary key store.
+func (s *Stack) Close() {
+	if s.DynamoDB != nil {
+		s.DynamoDB.Close()
+	}
+	if s.KMS != nil {
+		s.KMS.Close()
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// Counter counts the AWS API calls made by clients it is attached to, by
+// operation name.
+type Counter struct {
+	calls sync.Map // operation → *atomic.Int64
+}
+
+// Middleware installs the counter on a client's stack: pass it in the
+// client's APIOptions.
+func (c *Counter) Middleware(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("connmgrCount",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			op := middleware.GetOperationName(ctx)
+			v, _ := c.calls.LoadOrStore(op, new(atomic.Int64))
+			v.(*atomic.Int64).Add(1)
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+}
+
+// Count reports calls of op ("" = all operations).
+func (c *Counter) Count(op string) int64 {
+	var n int64
+	c.calls.Range(func(k, v any) bool {
+		if op == "" || k.(string) == op {
+			n += v.(*atomic.Int64).Load()
+		}
+		return true
+	})
+	return n
+}
+
+// Reset zeroes every count.
+func (c *Counter) Reset() { c.calls.Clear() }

@@ -1,0 +1,165 @@
+// Package apperr defines the typed error kinds every layer returns and the one
+// place they become HTTP statuses and stable machine-readable codes.
+//
+// A response only ever carries Code, Message and Field; the wrapped cause goes
+// to logs. Messages and causes must never contain secret values.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Kind classifies an error by what the caller can do about it.
+type Kind int
+
+const (
+	Internal Kind = iota
+	Invalid
+	Unauthenticated
+	Forbidden
+	NotFound
+	Conflict
+	PreconditionFailed
+	PreconditionRequired
+	TooLarge
+	UnsupportedMediaType
+	MethodNotAllowed
+	Throttled
+	Unavailable
+)
+
+var kindNames = map[Kind]string{
+	Internal:             "internal",
+	Invalid:              "invalid",
+	Unauthenticated:      "unauthenticated",
+	Forbidden:            "forbidden",
+	NotFound:             "not_found",
+	Conflict:             "conflict",
+	PreconditionFailed:   "precondition_failed",
+	PreconditionRequired: "precondition_required",
+	TooLarge:             "too_large",
+	UnsupportedMediaType: "unsupported_media_type",
+	MethodNotAllowed:     "method_not_allowed",
+	Throttled:            "throttled",
+	Unavailable:          "unavailable",
+}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Status is the HTTP status for the kind; the only such mapping in the project.
+func (k Kind) Status() int {
+	switch k {
+	case Invalid:
+		return http.StatusBadRequest
+	case Unauthenticated:
+		return http.StatusUnauthorized
+	case Forbidden:
+		return http.StatusForbidden
+	case NotFound:
+		return http.StatusNotFound
+	case Conflict:
+		return http.StatusConflict
+	case PreconditionFailed:
+		return http.StatusPreconditionFailed
+	case PreconditionRequired:
+		return http.StatusPreconditionRequired
+	case TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case UnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
+	case MethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case Throttled:
+		return http.StatusTooManyRequests
+	case Unavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Error is a classified error. Code is stable and machine-readable; Message is
+// safe to show a caller; Field names the offending input, when there is one.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	Field   string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	s := e.Code
+	if e.Field != "" {
+		s += " (" + e.Field + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// E builds an error of a kind; code defaults to the kind's name.
+func E(kind Kind, code, message string) *Error {
+	if code == "" {
+		code = kind.String()
+	}
+	return &Error{Kind: kind, Code: code, Message: message}
+}
+
+// Wrap classifies err, keeping it as the cause for logs.
+func Wrap(kind Kind, code, message string, err error) *Error {
+	e := E(kind, code, message)
+	e.Err = err
+	return e
+}
+
+// InvalidField reports bad input in a named field.
+func InvalidField(field, code, format string, args ...any) *Error {
+	e := E(Invalid, code, fmt.Sprintf(format, args...))
+	e.Field = field
+	return e
+}
+
+// NotFoundf is the uniform answer for anything absent or invisible to the caller.
+func NotFoundf(format string, args ...any) *Error {
+	return E(NotFound, "not_found", fmt.Sprintf(format, args...))
+}
+
+// As returns the classified error in err's chain, or an Internal error that
+// hides err's text from callers.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: Internal, Code: "internal", Message: "internal error", Err: err}
+}
+
+// KindOf reports the kind of err (Internal when unclassified).
+func KindOf(err error) Kind {
+	if err == nil {
+		return Internal
+	}
+	return As(err).Kind
+}
+
+// Is reports whether err is classified as kind.
+func Is(err error, kind Kind) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == kind
+}
+
+// Is makes errors.Is match any classified error with the same code, so
+// sentinel errors keep matching after being re-created with a cause.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Kind == e.Kind
+}

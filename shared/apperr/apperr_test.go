@@ -1,0 +1,35 @@
+package apperr
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+)
+
+func TestStatusAndAs(t *testing.T) {
+	tests := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{E(NotFound, "", "no such connection"), http.StatusNotFound, "not_found"},
+		{InvalidField("name", "required", "name is required"), http.StatusBadRequest, "required"},
+		{fmt.Errorf("store.Get: %w", E(PreconditionFailed, "version_mismatch", "stale")), http.StatusPreconditionFailed, "version_mismatch"},
+		{errors.New("dynamodb: boom"), http.StatusInternalServerError, "internal"},
+		{E(TooLarge, "", ""), http.StatusRequestEntityTooLarge, "too_large"},
+		{E(UnsupportedMediaType, "", ""), http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	}
+	for _, tt := range tests {
+		e := As(tt.err)
+		if got := e.Kind.Status(); got != tt.status {
+			t.Errorf("%v: status %d, want %d", tt.err, got, tt.status)
+		}
+		if e.Code != tt.code {
+			t.Errorf("%v: code %q, want %q", tt.err, e.Code, tt.code)
+		}
+	}
+	if m := As(errors.New("secret detail")).Message; m != "internal error" {
+		t.Errorf("internal message leaks cause: %q", m)
+	}
+}

@@ -1,0 +1,304 @@
+package connection
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+)
+
+// AuthMethod is how a connection type authenticates.
+type AuthMethod string
+
+const (
+	AuthBasic  AuthMethod = "basic"
+	AuthAPIKey AuthMethod = "apiKey"
+	// AuthOAuth2Code is the authorization code grant with PKCE.
+	AuthOAuth2Code AuthMethod = "oauth2AuthorizationCode"
+	// AuthOAuth2Client is the client credentials grant.
+	AuthOAuth2Client AuthMethod = "oauth2ClientCredentials"
+)
+
+// IsOAuth reports whether the method obtains tokens from an OAuth 2 server.
+func (m AuthMethod) IsOAuth() bool { return m == AuthOAuth2Code || m == AuthOAuth2Client }
+
+// OAuthEndpoints are a provider's defaults; a tenant's client registration may override them.
+type OAuthEndpoints struct {
+	AuthorizeURL string   `json:"authorizeUrl,omitempty"`
+	TokenURL     string   `json:"tokenUrl,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"`
+}
+
+// Type is one entry of the catalogue.
+type Type struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	AuthMethod  AuthMethod      `json:"authMethod"`
+	Settings    json.RawMessage `json:"settingsSchema"`
+	Credentials json.RawMessage `json:"credentialsSchema"`
+	// OAuth holds provider defaults for OAuth types.
+	OAuth *OAuthEndpoints `json:"oauth,omitempty"`
+	// BaseURLSetting names the setting holding the host credentials may be
+	// sent to; BaseURL is used instead when the type has a fixed host.
+	BaseURLSetting string `json:"-"`
+	BaseURL        string `json:"-"`
+
+	settings, credentials *jsonschema.Schema
+	secretFields          []string
+}
+
+// SecretFields lists the credential fields the type declares, sorted.
+func (t *Type) SecretFields() []string { return t.secretFields }
+
+const (
+	urlSchema      = `{"type": "string", "format": "uri", "pattern": "^https?://[^/?#]+", "maxLength": 2048}`
+	expirySchema   = `{"type": "string", "format": "date-time", "description": "When the password expires (RFC 3339); the expiry check warns owners before."}`
+	pathSchema     = `{"type": "string", "pattern": "^/", "maxLength": 1024, "description": "A path on the connection's own host used by the connection test."}`
+	scopesSchema   = `{"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 256}, "maxItems": 50}`
+	secretString   = `{"type": "string", "minLength": 1, "maxLength": 4096, "writeOnly": true}`
+	usernameSchema = `{"type": "string", "minLength": 1, "maxLength": 256, "writeOnly": true}`
+)
+
+func object(required []string, props map[string]string) json.RawMessage {
+	var b bytes.Buffer
+	b.WriteString(`{"type": "object", "additionalProperties": false, "properties": {`)
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q: %s", k, props[k])
+	}
+	b.WriteString(`}, "required": [`)
+	for i, k := range required {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", k)
+	}
+	b.WriteString("]}")
+	return json.RawMessage(b.String())
+}
+
+var builtinTypes = []*Type{
+	{
+		ID: "http-basic", Name: "HTTP with Basic authentication",
+		Description:    "Any HTTP API on one host, authenticated with a username and password.",
+		AuthMethod:     AuthBasic,
+		Settings:       object([]string{"baseUrl"}, map[string]string{"baseUrl": urlSchema, "passwordExpiresAt": expirySchema, "testPath": pathSchema}),
+		Credentials:    object([]string{"username", "password"}, map[string]string{"username": usernameSchema, "password": secretString}),
+		BaseURLSetting: "baseUrl",
+	},
+	{
+		ID: "http-api-key", Name: "HTTP with an API key",
+		Description: "Any HTTP API on one host, authenticated with an API key sent in a header.",
+		AuthMethod:  AuthAPIKey,
+		Settings: object([]string{"baseUrl", "headerName"}, map[string]string{
+			"baseUrl":    urlSchema,
+			"headerName": `{"type": "string", "pattern": "^[A-Za-z0-9!#$%&'*+.^_|~-]{1,128}$"}`,
+			"testPath":   pathSchema,
+		}),
+		Credentials:    object([]string{"apiKey"}, map[string]string{"apiKey": secretString}),
+		BaseURLSetting: "baseUrl",
+	},
+	{
+		ID: "sharepoint-online", Name: "SharePoint Online",
+		Description:    "A SharePoint Online site, list or site collection, with a username and password.",
+		AuthMethod:     AuthBasic,
+		Settings:       object([]string{"siteUrl"}, map[string]string{"siteUrl": urlSchema, "passwordExpiresAt": expirySchema, "testPath": pathSchema}),
+		Credentials:    object([]string{"username", "password"}, map[string]string{"username": usernameSchema, "password": secretString}),
+		BaseURLSetting: "siteUrl",
+	},
+	{
+		ID: "oauth2-generic", Name: "OAuth 2 (generic)",
+		Description:    "Any HTTP API that accepts OAuth 2 bearer tokens, through the tenant's registered OAuth client.",
+		AuthMethod:     AuthOAuth2Code,
+		Settings:       object(nil, map[string]string{"baseUrl": urlSchema, "scopes": scopesSchema, "testUrl": urlSchema}),
+		Credentials:    object(nil, map[string]string{}),
+		BaseURLSetting: "baseUrl",
+	},
+	{
+		ID: "microsoft-graph", Name: "Microsoft Graph",
+		Description: "Microsoft 365 through Microsoft Graph, with delegated OAuth 2 permissions.",
+		AuthMethod:  AuthOAuth2Code,
+		Settings:    object(nil, map[string]string{"scopes": scopesSchema}),
+		Credentials: object(nil, map[string]string{}),
+		OAuth: &OAuthEndpoints{
+			AuthorizeURL: "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+			TokenURL:     "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+			Scopes:       []string{"offline_access", "https://graph.microsoft.com/.default"},
+		},
+		BaseURL: "https://graph.microsoft.com",
+	},
+	{
+		ID: "salesforce", Name: "Salesforce",
+		Description:    "Salesforce REST APIs, with OAuth 2 (web server flow).",
+		AuthMethod:     AuthOAuth2Code,
+		Settings:       object([]string{"instanceUrl"}, map[string]string{"instanceUrl": urlSchema, "scopes": scopesSchema}),
+		Credentials:    object(nil, map[string]string{}),
+		OAuth:          &OAuthEndpoints{AuthorizeURL: "https://login.salesforce.com/services/oauth2/authorize", TokenURL: "https://login.salesforce.com/services/oauth2/token", Scopes: []string{"api", "refresh_token"}},
+		BaseURLSetting: "instanceUrl",
+	},
+}
+
+var printer = message.NewPrinter(language.English)
+
+var (
+	compileOnce sync.Once
+	compileErr  error
+	typeIndex   map[string]*Type
+)
+
+func compileCatalogue() {
+	typeIndex = make(map[string]*Type, len(builtinTypes))
+	for _, t := range builtinTypes {
+		var err error
+		if t.settings, err = compile(t.ID+"/settings", t.Settings); err != nil {
+			compileErr = err
+			return
+		}
+		if t.credentials, err = compile(t.ID+"/credentials", t.Credentials); err != nil {
+			compileErr = err
+			return
+		}
+		var decl struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		}
+		if err := json.Unmarshal(t.Credentials, &decl); err != nil {
+			compileErr = err
+			return
+		}
+		for k := range decl.Properties {
+			t.secretFields = append(t.secretFields, k)
+		}
+		slices.Sort(t.secretFields)
+		typeIndex[t.ID] = t
+	}
+}
+
+func compile(name string, schema json.RawMessage) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
+	if err != nil {
+		return nil, fmt.Errorf("connection type schema %s: %w", name, err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	url := "urn:connmgr:" + name
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, fmt.Errorf("connection type schema %s: %w", name, err)
+	}
+	s, err := c.Compile(url)
+	if err != nil {
+		return nil, fmt.Errorf("connection type schema %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// Types returns the catalogue in a stable order.
+func Types() []*Type {
+	compileOnce.Do(compileCatalogue)
+	if compileErr != nil {
+		panic(compileErr) // the catalogue is compiled into the binary; a bad schema is a build defect
+	}
+	return builtinTypes
+}
+
+// Lookup finds a type by id; an unknown id is invalid input in field.
+func Lookup(id, field string) (*Type, error) {
+	Types()
+	if t, ok := typeIndex[id]; ok {
+		return t, nil
+	}
+	return nil, apperr.InvalidField(field, "unknown_type", "unknown connection type %q", truncate(id, 64))
+}
+
+// ValidateSettings checks settings against the type's schema.
+func (t *Type) ValidateSettings(settings map[string]any) error {
+	return validate(t.settings, "settings", settings, false)
+}
+
+// ValidateCredentials checks credentials against the type's schema. Error
+// messages never echo a value, a prefix or a length.
+func (t *Type) ValidateCredentials(creds map[string]string) error {
+	m := make(map[string]any, len(creds))
+	for k, v := range creds {
+		m[k] = v
+	}
+	return validate(t.credentials, "credentials", m, true)
+}
+
+func validate(s *jsonschema.Schema, field string, v map[string]any, secret bool) error {
+	if v == nil {
+		v = map[string]any{}
+	}
+	// Round-trip through JSON so numbers take the form the validator expects.
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return apperr.InvalidField(field, "invalid_"+field, "%s must be a JSON object", field)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return apperr.InvalidField(field, "invalid_"+field, "%s must be a JSON object", field)
+	}
+	err = s.Validate(inst)
+	if err == nil {
+		return nil
+	}
+	ve, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return apperr.InvalidField(field, "invalid_"+field, "%s are invalid", field)
+	}
+	return describe(leaf(ve), field, secret)
+}
+
+func leaf(e *jsonschema.ValidationError) *jsonschema.ValidationError {
+	for len(e.Causes) > 0 {
+		e = e.Causes[0]
+	}
+	return e
+}
+
+// describe turns a validation failure into a field and a message built only
+// from the schema, never from the rejected value.
+func describe(e *jsonschema.ValidationError, prefix string, secret bool) error {
+	loc := append([]string{prefix}, e.InstanceLocation...)
+	at := strings.Join(loc, ".")
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		name := k.Missing[0]
+		return apperr.InvalidField(at+"."+name, "required", "%s is required", name)
+	case *kind.AdditionalProperties:
+		name := k.Properties[0]
+		return apperr.InvalidField(at+"."+truncate(name, 64), "unknown_field", "%s is not a field of this connection type", truncate(name, 64))
+	case *kind.Type:
+		return apperr.InvalidField(at, "invalid_type", "%s must be of type %s", at, strings.Join(k.Want, " or "))
+	case *kind.Format:
+		return apperr.InvalidField(at, "invalid_format", "%s must be a valid %s", at, k.Want)
+	}
+	if secret {
+		return apperr.InvalidField(at, "invalid_value", "%s does not satisfy the connection type's schema", at)
+	}
+	return apperr.InvalidField(at, "invalid_value", "%s: %s", at, truncate(e.ErrorKind.LocalizedString(printer), 200))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,123 @@
+package connection
+
+import (
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/identity"
+)
+
+// The permission rules of product.md, one function each.
+
+// CanCreate says whether the caller may create a connection of kind: shared
+// connections need a tenant administrator, site collection administrator or
+// site owner; any member may create a personal connection.
+func CanCreate(c identity.Caller, kind Kind) error {
+	switch kind {
+	case Personal:
+		return nil
+	case Shared:
+		if c.TenantAdmin || c.IsSiteCollectionAdmin() || len(c.OwnedSites) > 0 {
+			return nil
+		}
+		return apperr.E(apperr.Forbidden, "forbidden", "only tenant administrators, site collection administrators and site owners create shared connections")
+	}
+	return apperr.InvalidField("kind", "invalid_kind", "kind must be shared or personal")
+}
+
+// DefaultAvailability is a new shared connection's availability when the
+// creator names none: the tenant for a tenant administrator, their site
+// collection for a site collection administrator, their site for a site owner.
+// A creator with several collections or sites must choose.
+func DefaultAvailability(c identity.Caller) (Availability, error) {
+	switch {
+	case c.TenantAdmin:
+		return Availability{Scope: ScopeTenant}, nil
+	case len(c.SiteCollections) == 1:
+		return Availability{Scope: ScopeSiteCollection, SiteCollection: c.SiteCollections[0]}, nil
+	case len(c.SiteCollections) > 1:
+		return Availability{}, apperr.InvalidField("availability", "availability_required", "you administer several site collections: choose the availability")
+	case len(c.OwnedSites) == 1:
+		return Availability{Scope: ScopeSite, Site: c.OwnedSites[0]}, nil
+	case len(c.OwnedSites) > 1:
+		return Availability{}, apperr.InvalidField("availability", "availability_required", "you own several sites: choose the availability")
+	}
+	return Availability{}, apperr.E(apperr.Forbidden, "forbidden", "you cannot create shared connections")
+}
+
+// WithinAuthority says whether the caller may grant availability a (already
+// normalized): tenant administrators any; site collection administrators
+// their collections and sites in them; site owners the sites they own.
+func WithinAuthority(c identity.Caller, a Availability) bool {
+	if c.TenantAdmin {
+		return true
+	}
+	switch a.Scope {
+	case ScopeSiteCollection:
+		return c.AdministersCollection(a.SiteCollection)
+	case ScopeSite:
+		return c.AdministersSite(a.Site) || c.OwnsSite(a.Site)
+	}
+	return false
+}
+
+// CanSee says whether the caller may see conn. Callers who may not see a
+// connection are answered exactly as if it did not exist.
+func CanSee(c identity.Caller, conn *Connection) bool {
+	if c.Tenant != conn.Tenant {
+		return false
+	}
+	if c.SeesAll() || conn.IsOwner(c.User) {
+		return true
+	}
+	if conn.Kind != Shared {
+		return false
+	}
+	if conn.Availability.Scope == ScopeTenant {
+		return true
+	}
+	for _, s := range c.AccessibleSites() {
+		if conn.Availability.Covers(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// CanManage says whether the caller may edit or delete conn and change its
+// owners: its owners, tenant administrators and site collection
+// administrators ("view and manage all").
+func CanManage(c identity.Caller, conn *Connection) bool {
+	return c.Tenant == conn.Tenant && (conn.IsOwner(c.User) || c.SeesAll())
+}
+
+// CanChangeAvailability says whether the caller may change conn's
+// availability: tenant administrators, and owners who are site collection
+// administrators. The new availability must also be within their authority.
+func CanChangeAvailability(c identity.Caller, conn *Connection) bool {
+	if c.Tenant != conn.Tenant {
+		return false
+	}
+	return c.TenantAdmin || (conn.IsOwner(c.User) && c.IsSiteCollectionAdmin())
+}
+
+// Use is who and where a workflow run wants to use a connection.
+type Use struct {
+	Tenant   string
+	Site     string // canonical site the workflow runs on
+	RunOwner string // user who owns the workflow run
+}
+
+// CanUse says whether a workflow run may use conn: a shared connection when
+// the run's site is covered by its availability; a personal connection when
+// the run's owner created it.
+func CanUse(u Use, conn *Connection) bool {
+	if u.Tenant != conn.Tenant {
+		return false
+	}
+	switch conn.Kind {
+	case Shared:
+		return u.Site != "" && conn.Availability.Covers(u.Site)
+	case Personal:
+		return u.RunOwner != "" && u.RunOwner == conn.CreatedBy
+	}
+	return false
+}

@@ -1,0 +1,305 @@
+// Package httpapi serves API Gateway HTTP API (payload 2.0) requests: routing
+// by route key, the caller's identity from the JWT authorizer, strict JSON
+// decoding, and the single place errors become responses.
+//
+// It never logs request or response bodies: they may hold credentials.
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/identity"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+// Request is an API Gateway request with the authenticated caller (zero for
+// public routes).
+type Request struct {
+	events.APIGatewayV2HTTPRequest
+	Caller identity.Caller
+}
+
+// Response is what a handler answers. Body is marshalled as JSON unless HTML
+// is set.
+type Response struct {
+	Status  int
+	Headers map[string]string
+	Body    any
+	HTML    string
+}
+
+// HandlerFunc serves one route.
+type HandlerFunc func(ctx context.Context, r *Request) (Response, error)
+
+// Router dispatches on the route key API Gateway puts in each event.
+type Router struct {
+	log    *slog.Logger
+	routes map[string]route
+}
+
+type route struct {
+	h      HandlerFunc
+	public bool
+}
+
+// NewRouter returns an empty router that logs through log.
+func NewRouter(log *slog.Logger) *Router {
+	return &Router{log: log, routes: map[string]route{}}
+}
+
+// Handle registers an authenticated route such as "GET /connections/{id}".
+func (rt *Router) Handle(routeKey string, h HandlerFunc) { rt.add(routeKey, h, false) }
+
+// HandlePublic registers a route that API Gateway serves without the JWT authorizer.
+func (rt *Router) HandlePublic(routeKey string, h HandlerFunc) { rt.add(routeKey, h, true) }
+
+func (rt *Router) add(key string, h HandlerFunc, public bool) {
+	if _, dup := rt.routes[key]; dup {
+		panic("httpapi: duplicate route " + key)
+	}
+	rt.routes[key] = route{h: h, public: public}
+}
+
+// Routes lists the route keys served, sorted, for the template contract.
+func (rt *Router) Routes() []string {
+	keys := make([]string, 0, len(rt.routes))
+	for k := range rt.routes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// IsPublic reports whether a route is served without authentication.
+func (rt *Router) IsPublic(routeKey string) bool { return rt.routes[routeKey].public }
+
+// Serve is the Lambda handler.
+func (rt *Router) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := time.Now()
+	key := ev.RouteKey
+	if key == "" || key == "$default" {
+		key = ev.RequestContext.RouteKey
+	}
+	req := &Request{APIGatewayV2HTTPRequest: ev}
+	var (
+		resp Response
+		err  error
+	)
+	r, ok := rt.routes[key]
+	switch {
+	case !ok:
+		err = apperr.E(apperr.NotFound, "route_not_found", "no such route")
+	case !r.public:
+		req.Caller, err = identity.FromClaims(claims(ev))
+	}
+	if err == nil {
+		resp, err = safeCall(ctx, r.h, req)
+	}
+	out := rt.write(resp, err)
+	attrs := []any{
+		slog.String("route", key),
+		slog.Int("status", out.StatusCode),
+		slog.String("requestId", ev.RequestContext.RequestID),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if req.Caller.Tenant != "" {
+		attrs = append(attrs, slog.String("tenant", req.Caller.Tenant), slog.String("user", req.Caller.User))
+	}
+	switch {
+	case err == nil:
+		rt.log.InfoContext(ctx, "request", attrs...)
+	case apperr.KindOf(err) == apperr.Internal || apperr.KindOf(err) == apperr.Unavailable:
+		rt.log.ErrorContext(ctx, "request failed", append(attrs, slog.String("error", err.Error()))...)
+	default:
+		rt.log.WarnContext(ctx, "request rejected", append(attrs, slog.String("code", apperr.As(err).Code))...)
+	}
+	return out, nil
+}
+
+func safeCall(ctx context.Context, h HandlerFunc, r *Request) (resp Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in handler: %v", p)
+		}
+	}()
+	return h(ctx, r)
+}
+
+func claims(ev events.APIGatewayV2HTTPRequest) map[string]string {
+	if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil {
+		return a.JWT.Claims
+	}
+	return nil
+}
+
+func (rt *Router) write(resp Response, err error) events.APIGatewayV2HTTPResponse {
+	if err != nil {
+		e := apperr.As(err)
+		resp = JSON(e.Kind.Status(), ErrorBody(e))
+		if e.Kind == apperr.Unauthenticated {
+			resp.Headers = map[string]string{"WWW-Authenticate": "Bearer"}
+		}
+	}
+	headers := map[string]string{
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+	}
+	var body string
+	if resp.HTML != "" {
+		headers["Content-Type"] = "text/html; charset=utf-8"
+		headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+		body = resp.HTML
+	} else if resp.Body != nil {
+		b, merr := json.Marshal(resp.Body)
+		if merr != nil {
+			rt.log.Error("marshal response", slog.String("error", merr.Error()))
+			resp.Status = http.StatusInternalServerError
+			b, _ = json.Marshal(ErrorBody(apperr.As(merr)))
+		}
+		headers["Content-Type"] = "application/json"
+		body = string(b)
+	}
+	for k, v := range resp.Headers {
+		headers[k] = v
+	}
+	if resp.Status == 0 {
+		resp.Status = http.StatusOK
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: headers, Body: body}
+}
+
+// ErrorBody is the JSON shape of every error response.
+func ErrorBody(e *apperr.Error) map[string]any {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Kind.Status())
+	}
+	inner := map[string]string{"code": e.Code, "message": msg}
+	if e.Field != "" {
+		inner["field"] = e.Field
+	}
+	return map[string]any{"error": inner}
+}
+
+// JSON answers status with v as the body.
+func JSON(status int, v any) Response { return Response{Status: status, Body: v} }
+
+// Header returns a request header (API Gateway lower-cases names).
+func (r *Request) Header(name string) string {
+	if v, ok := r.Headers[strings.ToLower(name)]; ok {
+		return v
+	}
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// Query returns a query string parameter.
+func (r *Request) Query(name string) string { return r.QueryStringParameters[name] }
+
+// Param returns a path parameter.
+func (r *Request) Param(name string) string { return r.PathParameters[name] }
+
+// RawBody returns the body, decoded when API Gateway base64-encoded it.
+func (r *Request) RawBody() ([]byte, error) {
+	if len(r.Body) > base64.StdEncoding.EncodedLen(MaxBodyBytes) {
+		return nil, apperr.E(apperr.TooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes", MaxBodyBytes))
+	}
+	b := []byte(r.Body)
+	if r.IsBase64Encoded {
+		var err error
+		if b, err = base64.StdEncoding.DecodeString(r.Body); err != nil {
+			return nil, apperr.Wrap(apperr.Invalid, "malformed_body", "the body is not valid base64", err)
+		}
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, apperr.E(apperr.TooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes", MaxBodyBytes))
+	}
+	return b, nil
+}
+
+// DecodeJSON reads a JSON object body into v: application/json only (415),
+// at most MaxBodyBytes (413), no unknown fields, no trailing data (400 with
+// the field where one is known).
+func (r *Request) DecodeJSON(v any) error {
+	ct := r.Header("content-type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return apperr.E(apperr.UnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
+	}
+	b, err := r.RawBody()
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return apperr.E(apperr.Invalid, "malformed_json", "the body is empty: send a JSON object")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apperr.E(apperr.Invalid, "malformed_json", "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+// jsonError describes a decoding failure by position and field, never by value.
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return apperr.Wrap(apperr.Invalid, "malformed_json", fmt.Sprintf("malformed JSON at byte %d", syn.Offset), err)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return apperr.E(apperr.Invalid, "malformed_json", "the body must be a JSON object")
+		}
+		return apperr.InvalidField(field, "invalid_type", "%s must be of type %s", field, jsonTypeName(typ.Type.Kind().String()))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return apperr.E(apperr.Invalid, "malformed_json", "the JSON body ends early")
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		if len(name) > 64 {
+			name = name[:64]
+		}
+		return apperr.InvalidField(name, "unknown_field", "%s is not a known field", name)
+	}
+	return apperr.E(apperr.Invalid, "malformed_json", "the body is not valid JSON for this request")
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "map", "struct":
+		return "object"
+	case "slice", "array":
+		return "array"
+	case "int", "int64", "int32", "float64", "uint", "uint64":
+		return "number"
+	case "bool":
+		return "boolean"
+	}
+	return kind
+}

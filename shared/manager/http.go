@@ -1,0 +1,261 @@
+package manager
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/httpapi"
+)
+
+// Routes registers the connections API on rt. The route keys are the ones
+// template.yaml declares for the connections function.
+func (s *Service) Routes(rt *httpapi.Router) {
+	rt.Handle("GET /connection-types", s.handleTypes)
+	rt.Handle("POST /connections", s.handleCreate)
+	rt.Handle("GET /connections", s.handleList)
+	rt.Handle("GET /connections/{id}", s.handleGet)
+	rt.Handle("PATCH /connections/{id}", s.handleUpdate)
+	rt.Handle("DELETE /connections/{id}", s.handleDelete)
+	rt.Handle("PUT /connections/{id}/availability", s.handleSetAvailability)
+	rt.Handle("PUT /connections/{id}/owners", s.handleSetOwners)
+	rt.Handle("GET /connections/{id}/audit", s.handleAudit)
+}
+
+// View is a connection as the API shows it: credentials only as which
+// fields are set.
+type View struct {
+	ID           string                  `json:"id"`
+	Type         string                  `json:"type"`
+	Name         string                  `json:"name"`
+	Kind         connection.Kind         `json:"kind"`
+	Availability connection.Availability `json:"availability"`
+	Owners       []string                `json:"owners"`
+	CreatedBy    string                  `json:"createdBy"`
+	CreatedAt    time.Time               `json:"createdAt"`
+	UpdatedAt    time.Time               `json:"updatedAt"`
+	Version      int64                   `json:"version"`
+	Status       connection.Status       `json:"status"`
+	StatusReason string                  `json:"statusReason,omitempty"`
+	Settings     map[string]any          `json:"settings"`
+	Credentials  map[string]bool         `json:"credentials"`
+}
+
+// NewView renders c.
+func NewView(c *connection.Connection) View {
+	creds := map[string]bool{}
+	if typ, err := connection.Lookup(c.Type, "type"); err == nil {
+		for _, f := range typ.SecretFields() {
+			creds[f] = false
+		}
+	}
+	for _, f := range c.SecretFields {
+		creds[f] = true
+	}
+	settings := c.Settings
+	if settings == nil {
+		settings = map[string]any{}
+	}
+	return View{
+		ID: c.ID, Type: c.Type, Name: c.Name, Kind: c.Kind, Availability: c.Availability, Owners: c.Owners,
+		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
+		Status: c.Status, StatusReason: c.StatusReason, Settings: settings, Credentials: creds,
+	}
+}
+
+// ETag is the entity tag of a connection version.
+func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// parseIfMatch reads If-Match as a version; absent is 0.
+func parseIfMatch(r *httpapi.Request) (int64, error) {
+	h := strings.TrimSpace(r.Header("if-match"))
+	if h == "" {
+		return 0, nil
+	}
+	h = strings.TrimPrefix(h, "W/")
+	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
+	if err != nil || v <= 0 || !strings.HasPrefix(h, `"`) || !strings.HasSuffix(h, `"`) {
+		return 0, apperr.InvalidField("If-Match", "invalid_if_match", `If-Match must be an ETag this API returned, such as "3"`)
+	}
+	return v, nil
+}
+
+func withETag(status int, c *connection.Connection) httpapi.Response {
+	resp := httpapi.JSON(status, NewView(c))
+	resp.Headers = map[string]string{"ETag": ETag(c.Version)}
+	return resp
+}
+
+func (s *Service) handleTypes(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	return httpapi.JSON(http.StatusOK, map[string]any{"items": connection.Types()}), nil
+}
+
+func (s *Service) handleCreate(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	var in CreateInput
+	if err := r.DecodeJSON(&in); err != nil {
+		return httpapi.Response{}, err
+	}
+	out, err := s.Create(ctx, r.Caller, in, strings.TrimSpace(r.Header("idempotency-key")))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	resp := withETag(http.StatusCreated, out.Conn)
+	resp.Headers["Location"] = "/connections/" + out.Conn.ID
+	if out.Replayed {
+		resp.Headers["Idempotent-Replayed"] = "true"
+	}
+	return resp, nil
+}
+
+func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	rec, err := s.Get(ctx, r.Caller, r.Param("id"))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return withETag(http.StatusOK, &rec.Conn), nil
+}
+
+// Page limits for list endpoints.
+const (
+	defaultPage = 50
+	maxPage     = 100
+)
+
+func pageLimit(r *httpapi.Request) (int, error) {
+	v := r.Query("limit")
+	if v == "" {
+		return defaultPage, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPage {
+		return 0, apperr.InvalidField("limit", "invalid_limit", "limit must be between 1 and %d", maxPage)
+	}
+	return n, nil
+}
+
+func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	f := ListFilter{Type: r.Query("type"), Scope: connection.Scope(r.Query("scope")), Status: connection.Status(r.Query("status")), Cursor: r.Query("cursor"), Limit: limit}
+	if f.Type != "" {
+		if _, err := connection.Lookup(f.Type, "type"); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
+	switch f.Scope {
+	case "", connection.ScopeTenant, connection.ScopeSiteCollection, connection.ScopeSite, connection.ScopePersonal:
+	default:
+		return httpapi.Response{}, apperr.InvalidField("scope", "invalid_scope", "scope must be tenant, siteCollection, site or personal")
+	}
+	if f.Status != "" && !contains(connection.Statuses, f.Status) {
+		return httpapi.Response{}, apperr.InvalidField("status", "invalid_status", "status must be one of active, pending_authorization, expiring, expired, error")
+	}
+	conns, next, err := s.List(ctx, r.Caller, f)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	items := make([]View, len(conns))
+	for i, c := range conns {
+		items[i] = NewView(c)
+	}
+	body := map[string]any{"items": items}
+	if next != "" {
+		body["nextCursor"] = next
+	}
+	return httpapi.JSON(http.StatusOK, body), nil
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) handleUpdate(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	ifMatch, err := parseIfMatch(r)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	var in UpdateInput
+	if err := r.DecodeJSON(&in); err != nil {
+		return httpapi.Response{}, err
+	}
+	c, err := s.Update(ctx, r.Caller, r.Param("id"), in, ifMatch)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return withETag(http.StatusOK, c), nil
+}
+
+func (s *Service) handleSetAvailability(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	ifMatch, err := parseIfMatch(r)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	var a connection.Availability
+	if err := r.DecodeJSON(&a); err != nil {
+		return httpapi.Response{}, err
+	}
+	c, err := s.SetAvailability(ctx, r.Caller, r.Param("id"), a, ifMatch)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return withETag(http.StatusOK, c), nil
+}
+
+func (s *Service) handleSetOwners(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	ifMatch, err := parseIfMatch(r)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	var in struct {
+		Owners []string `json:"owners"`
+	}
+	if err := r.DecodeJSON(&in); err != nil {
+		return httpapi.Response{}, err
+	}
+	c, err := s.SetOwners(ctx, r.Caller, r.Param("id"), in.Owners, ifMatch)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return withETag(http.StatusOK, c), nil
+}
+
+func (s *Service) handleDelete(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	ifMatch, err := parseIfMatch(r)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	if err := s.Delete(ctx, r.Caller, r.Param("id"), ifMatch); err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.Response{Status: http.StatusNoContent}, nil
+}
+
+func (s *Service) handleAudit(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	entries, next, err := s.Audit(ctx, r.Caller, r.Param("id"), r.Query("cursor"), limit)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	if entries == nil {
+		entries = []connection.AuditEntry{}
+	}
+	body := map[string]any{"items": entries}
+	if next != "" {
+		body["nextCursor"] = next
+	}
+	return httpapi.JSON(http.StatusOK, body), nil
+}

@@ -1,0 +1,548 @@
+package manager
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/identity"
+	"github.com/connmgr/connmgr/shared/store"
+	"github.com/connmgr/connmgr/shared/vault"
+)
+
+// Store is the persistence the service needs.
+type Store interface {
+	Create(ctx context.Context, r *store.Record, audit connection.AuditEntry, idem *store.Idempotency) error
+	Get(ctx context.Context, tenant, id string) (*store.Record, error)
+	Update(ctx context.Context, next *store.Record, expected int64, prevOwners []string, audits ...connection.AuditEntry) error
+	Delete(ctx context.Context, r *store.Record, expected int64, audit connection.AuditEntry) error
+	List(ctx context.Context, q store.ListQuery) ([]*store.Record, string, error)
+	Audit(ctx context.Context, tenant, id, before string, limit int) ([]connection.AuditEntry, string, error)
+}
+
+// Sealer encrypts credentials.
+type Sealer interface {
+	Seal(ctx context.Context, b vault.Binding, plaintext []byte) (vault.Sealed, error)
+}
+
+// Service manages connections.
+type Service struct {
+	store  Store
+	sealer Sealer
+	now    func() time.Time
+	newID  func() string
+}
+
+// New returns a Service.
+func New(st Store, sealer Sealer, now func() time.Time, newID func() string) *Service {
+	return &Service{store: st, sealer: sealer, now: now, newID: newID}
+}
+
+// CreateInput is the body of POST /connections.
+type CreateInput struct {
+	Type         string                   `json:"type"`
+	Name         string                   `json:"name"`
+	Kind         connection.Kind          `json:"kind"`
+	Availability *connection.Availability `json:"availability,omitempty"`
+	Settings     map[string]any           `json:"settings"`
+	Credentials  map[string]string        `json:"credentials"`
+}
+
+// Created is the outcome of Create.
+type Created struct {
+	Conn     *connection.Connection
+	Replayed bool // an earlier request with the same Idempotency-Key created it
+}
+
+// Create validates and stores a new connection. idemKey may be empty.
+func (s *Service) Create(ctx context.Context, caller identity.Caller, in CreateInput, idemKey string) (Created, error) {
+	name, err := validName(in.Name)
+	if err != nil {
+		return Created{}, err
+	}
+	typ, err := connection.Lookup(in.Type, "type")
+	if err != nil {
+		return Created{}, err
+	}
+	if err := connection.CanCreate(caller, in.Kind); err != nil {
+		return Created{}, err
+	}
+	avail, err := s.availabilityFor(caller, in.Kind, in.Availability)
+	if err != nil {
+		return Created{}, err
+	}
+	if err := typ.ValidateSettings(in.Settings); err != nil {
+		return Created{}, err
+	}
+	if err := typ.ValidateCredentials(in.Credentials); err != nil {
+		return Created{}, err
+	}
+	var idem *store.Idempotency
+	if idemKey != "" {
+		if err := validIdempotencyKey(idemKey); err != nil {
+			return Created{}, err
+		}
+		idem = &store.Idempotency{User: caller.User, Key: idemKey, RequestHash: fingerprint(in, avail)}
+	}
+	now := s.now().UTC()
+	c := connection.Connection{
+		Tenant: caller.Tenant, ID: s.newID(), Type: typ.ID, Name: name, Kind: in.Kind,
+		Availability: avail, Owners: []string{caller.User}, CreatedBy: caller.User,
+		CreatedAt: now, UpdatedAt: now, Version: 1, Status: connection.StatusActive,
+		Settings: in.Settings, SecretFields: fieldNames(in.Credentials),
+	}
+	if c.Settings == nil {
+		c.Settings = map[string]any{}
+	}
+	if typ.AuthMethod == connection.AuthOAuth2Code {
+		c.Status = connection.StatusPendingAuthorization
+	}
+	rec := &store.Record{Conn: c}
+	if len(in.Credentials) > 0 {
+		rec.Conn.SecretVersion = 1
+		if rec.Secret, err = s.seal(ctx, &rec.Conn, in.Credentials); err != nil {
+			return Created{}, err
+		}
+	}
+	audit := s.audit(caller, connection.ActionCreated, 1, append([]string{"name", "kind", "availability"}, prefixed("credentials.", rec.Conn.SecretFields)...), map[string]string{
+		"type": c.Type, "availability": describeAvailability(avail),
+	})
+	err = s.store.Create(ctx, rec, audit, idem)
+	var replay *store.ErrIdempotencyReplay
+	if errors.As(err, &replay) {
+		prev, err := s.store.Get(ctx, caller.Tenant, replay.ConnectionID)
+		if err != nil {
+			return Created{}, fmt.Errorf("manager.Create replay: %w", err)
+		}
+		return Created{Conn: &prev.Conn, Replayed: true}, nil
+	}
+	if err != nil {
+		return Created{}, fmt.Errorf("manager.Create: %w", err)
+	}
+	return Created{Conn: &rec.Conn}, nil
+}
+
+func (s *Service) availabilityFor(caller identity.Caller, kind connection.Kind, requested *connection.Availability) (connection.Availability, error) {
+	if kind == connection.Personal {
+		if requested != nil {
+			return connection.Availability{}, apperr.InvalidField("availability", "personal_availability", "a personal connection is available only to its creator; omit availability")
+		}
+		return connection.Availability{Scope: connection.ScopePersonal}, nil
+	}
+	if requested == nil {
+		return connection.DefaultAvailability(caller)
+	}
+	a, err := requested.Normalize("availability")
+	if err != nil {
+		return connection.Availability{}, err
+	}
+	if !connection.WithinAuthority(caller, a) {
+		return connection.Availability{}, apperr.E(apperr.Forbidden, "availability_not_allowed", "that availability is beyond your authority")
+	}
+	return a, nil
+}
+
+func (s *Service) seal(ctx context.Context, c *connection.Connection, creds map[string]string) (vault.Sealed, error) {
+	pt, err := json.Marshal(creds)
+	if err != nil {
+		return vault.Sealed{}, fmt.Errorf("manager: encode credentials: %w", err)
+	}
+	defer clear(pt)
+	sealed, err := s.sealer.Seal(ctx, vault.Binding{Tenant: c.Tenant, Subject: c.ID, Version: c.SecretVersion}, pt)
+	if err != nil {
+		return vault.Sealed{}, fmt.Errorf("manager: seal credentials of %s: %w", c.ID, err)
+	}
+	return sealed, nil
+}
+
+// Get returns a connection the caller may see.
+func (s *Service) Get(ctx context.Context, caller identity.Caller, id string) (*store.Record, error) {
+	r, err := s.store.Get(ctx, caller.Tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if !connection.CanSee(caller, &r.Conn) {
+		// Exactly the answer for a connection that does not exist.
+		return nil, apperr.NotFoundf("connection not found")
+	}
+	return r, nil
+}
+
+func (s *Service) getManaged(ctx context.Context, caller identity.Caller, id string) (*store.Record, error) {
+	r, err := s.Get(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	if !connection.CanManage(caller, &r.Conn) {
+		return nil, apperr.E(apperr.Forbidden, "forbidden", "only the connection's owners and administrators may change it")
+	}
+	return r, nil
+}
+
+// ListFilter narrows a listing.
+type ListFilter struct {
+	Type   string
+	Scope  connection.Scope
+	Status connection.Status
+	Cursor string
+	Limit  int
+}
+
+// List returns the connections the caller may see, in id (creation) order.
+func (s *Service) List(ctx context.Context, caller identity.Caller, f ListFilter) ([]*connection.Connection, string, error) {
+	q := store.ListQuery{Tenant: caller.Tenant, Limit: f.Limit}
+	if f.Cursor != "" {
+		after, err := store.DecodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		q.After = after
+	}
+	if caller.SeesAll() {
+		q.All = true
+	} else {
+		q.Audiences = audiences(caller)
+	}
+	q.Keep = func(r *store.Record) bool {
+		c := &r.Conn
+		return connection.CanSee(caller, c) &&
+			(f.Type == "" || c.Type == f.Type) &&
+			(f.Status == "" || c.Status == f.Status) &&
+			(f.Scope == "" || c.Availability.Scope == f.Scope)
+	}
+	recs, next, err := s.store.List(ctx, q)
+	if err != nil {
+		return nil, "", fmt.Errorf("manager.List: %w", err)
+	}
+	out := make([]*connection.Connection, len(recs))
+	for i, r := range recs {
+		out[i] = &r.Conn
+	}
+	if next != "" {
+		next = store.EncodeCursor(next)
+	}
+	return out, next, nil
+}
+
+// audiences is every gsi1 partition holding connections a caller who is not
+// an administrator may see: their own, tenant-wide ones, and those available
+// to a site they can reach or a collection containing one.
+func audiences(c identity.Caller) []store.Audience {
+	out := []store.Audience{store.AudienceOwner(c.User), store.AudienceTenant()}
+	for _, site := range c.AccessibleSites() {
+		out = append(out, store.AudienceSite(site))
+		for _, col := range identity.CollectionsOf(site) {
+			out = append(out, store.AudienceCollection(col))
+		}
+	}
+	return out
+}
+
+// UpdateInput is the body of PATCH /connections/{id}. Settings are a JSON
+// merge patch (null removes a setting); credentials replace the stored set
+// entirely, since nobody can read the old values back to merge them.
+type UpdateInput struct {
+	Name        *string           `json:"name,omitempty"`
+	Settings    map[string]any    `json:"settings,omitempty"`
+	Credentials map[string]string `json:"credentials,omitempty"`
+}
+
+// Update changes name, settings or credentials. ifMatch is the version the
+// caller read (0: none given, retry on concurrent change).
+func (s *Service) Update(ctx context.Context, caller identity.Caller, id string, in UpdateInput, ifMatch int64) (*connection.Connection, error) {
+	if in.Name == nil && in.Settings == nil && in.Credentials == nil {
+		return nil, apperr.E(apperr.Invalid, "empty_update", "name, settings or credentials is required")
+	}
+	return s.mutate(ctx, caller, id, ifMatch, func(r *store.Record) ([]connection.AuditEntry, error) {
+		c := &r.Conn
+		typ, err := connection.Lookup(c.Type, "type")
+		if err != nil {
+			return nil, err
+		}
+		var changes []string
+		if in.Name != nil {
+			name, err := validName(*in.Name)
+			if err != nil {
+				return nil, err
+			}
+			if name != c.Name {
+				c.Name = name
+				changes = append(changes, "name")
+			}
+		}
+		if in.Settings != nil {
+			next, changed := mergePatch(c.Settings, in.Settings)
+			if len(changed) > 0 {
+				if err := typ.ValidateSettings(next); err != nil {
+					return nil, err
+				}
+				c.Settings = next
+				changes = append(changes, prefixed("settings.", changed)...)
+			}
+		}
+		var audits []connection.AuditEntry
+		if in.Credentials != nil {
+			if typ.AuthMethod == connection.AuthOAuth2Code {
+				return nil, apperr.InvalidField("credentials", "oauth_credentials", "OAuth connections get their tokens by authorization; reconnect instead")
+			}
+			if err := typ.ValidateCredentials(in.Credentials); err != nil {
+				return nil, err
+			}
+			c.SecretVersion++
+			c.SecretFields = fieldNames(in.Credentials)
+			if r.Secret, err = s.seal(ctx, c, in.Credentials); err != nil {
+				return nil, err
+			}
+			// New credentials are the fix for an expired or failing connection.
+			if c.Status != connection.StatusPendingAuthorization {
+				c.Status, c.StatusReason = connection.StatusActive, ""
+			}
+			audits = append(audits, s.audit(caller, connection.ActionCredentialsChanged, c.Version+1, prefixed("credentials.", c.SecretFields), map[string]string{"secretVersion": strconv.FormatInt(c.SecretVersion, 10)}))
+		}
+		if len(changes) > 0 {
+			audits = append([]connection.AuditEntry{s.audit(caller, connection.ActionUpdated, c.Version+1, changes, nil)}, audits...)
+		}
+		return audits, nil
+	})
+}
+
+// SetAvailability changes where a shared connection is available.
+func (s *Service) SetAvailability(ctx context.Context, caller identity.Caller, id string, a connection.Availability, ifMatch int64) (*connection.Connection, error) {
+	return s.mutate(ctx, caller, id, ifMatch, func(r *store.Record) ([]connection.AuditEntry, error) {
+		c := &r.Conn
+		if c.Kind == connection.Personal {
+			return nil, apperr.E(apperr.Conflict, "personal_connection", "a personal connection is available only to its creator and never becomes shared")
+		}
+		if !connection.CanChangeAvailability(caller, c) {
+			return nil, apperr.E(apperr.Forbidden, "forbidden", "only tenant administrators and owners who are site collection administrators change availability")
+		}
+		next, err := a.Normalize("availability")
+		if err != nil {
+			return nil, err
+		}
+		if !connection.WithinAuthority(caller, next) {
+			return nil, apperr.E(apperr.Forbidden, "availability_not_allowed", "that availability is beyond your authority")
+		}
+		if next == c.Availability {
+			return nil, nil
+		}
+		from := describeAvailability(c.Availability)
+		c.Availability = next
+		return []connection.AuditEntry{s.audit(caller, connection.ActionAvailabilityChanged, c.Version+1, []string{"availability"},
+			map[string]string{"from": from, "to": describeAvailability(next)})}, nil
+	})
+}
+
+// SetOwners replaces a shared connection's owners.
+func (s *Service) SetOwners(ctx context.Context, caller identity.Caller, id string, owners []string, ifMatch int64) (*connection.Connection, error) {
+	return s.mutate(ctx, caller, id, ifMatch, func(r *store.Record) ([]connection.AuditEntry, error) {
+		c := &r.Conn
+		if c.Kind == connection.Personal {
+			return nil, apperr.E(apperr.Conflict, "personal_connection", "a personal connection belongs to its creator alone")
+		}
+		next, err := connection.ValidateOwners(owners)
+		if err != nil {
+			return nil, err
+		}
+		var added, removed []string
+		for _, o := range next {
+			if !c.IsOwner(o) {
+				added = append(added, o)
+			}
+		}
+		for _, o := range c.Owners {
+			if !slices.Contains(next, o) {
+				removed = append(removed, o)
+			}
+		}
+		if len(added) == 0 && len(removed) == 0 {
+			return nil, nil
+		}
+		c.Owners = next
+		return []connection.AuditEntry{s.audit(caller, connection.ActionOwnersChanged, c.Version+1, []string{"owners"},
+			map[string]string{"added": strings.Join(added, " "), "removed": strings.Join(removed, " ")})}, nil
+	})
+}
+
+// maxAttempts bounds read-modify-write retries when no If-Match pins a version.
+const maxAttempts = 3
+
+// mutate is the one read-check-modify-write loop: load, check the caller may
+// manage, apply change, write conditioned on the version read. change returns
+// no audit entries when nothing changed (no write happens).
+func (s *Service) mutate(ctx context.Context, caller identity.Caller, id string, ifMatch int64, change func(*store.Record) ([]connection.AuditEntry, error)) (*connection.Connection, error) {
+	for attempt := 1; ; attempt++ {
+		r, err := s.getManaged(ctx, caller, id)
+		if err != nil {
+			return nil, err
+		}
+		if ifMatch != 0 && r.Conn.Version != ifMatch {
+			return nil, apperr.E(apperr.PreconditionFailed, "version_mismatch", "the connection was changed by someone else; read it again")
+		}
+		prevOwners := slices.Clone(r.Conn.Owners)
+		expected := r.Conn.Version
+		audits, err := change(r)
+		if err != nil {
+			return nil, err
+		}
+		if len(audits) == 0 {
+			return &r.Conn, nil
+		}
+		r.Conn.Version = expected + 1
+		r.Conn.UpdatedAt = s.now().UTC()
+		err = s.store.Update(ctx, r, expected, prevOwners, audits...)
+		if err == nil {
+			return &r.Conn, nil
+		}
+		if ifMatch != 0 || attempt == maxAttempts || !apperr.Is(err, apperr.PreconditionFailed) {
+			return nil, fmt.Errorf("manager: update %s: %w", id, err)
+		}
+	}
+}
+
+// Delete removes a connection the caller manages.
+func (s *Service) Delete(ctx context.Context, caller identity.Caller, id string, ifMatch int64) error {
+	r, err := s.getManaged(ctx, caller, id)
+	if err != nil {
+		return err
+	}
+	if ifMatch != 0 && r.Conn.Version != ifMatch {
+		return apperr.E(apperr.PreconditionFailed, "version_mismatch", "the connection was changed by someone else; read it again")
+	}
+	audit := s.audit(caller, connection.ActionDeleted, r.Conn.Version+1, nil, map[string]string{"name": r.Conn.Name})
+	if err := s.store.Delete(ctx, r, r.Conn.Version, audit); err != nil {
+		return fmt.Errorf("manager: delete %s: %w", id, err)
+	}
+	return nil
+}
+
+// Audit lists the audit entries of a connection the caller may see.
+func (s *Service) Audit(ctx context.Context, caller identity.Caller, id, cursor string, limit int) ([]connection.AuditEntry, string, error) {
+	if _, err := s.Get(ctx, caller, id); err != nil {
+		return nil, "", err
+	}
+	before := ""
+	if cursor != "" {
+		var err error
+		if before, err = store.DecodeCursor(cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	entries, next, err := s.store.Audit(ctx, caller.Tenant, id, before, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	if next != "" {
+		next = store.EncodeCursor(next)
+	}
+	return entries, next, nil
+}
+
+func (s *Service) audit(caller identity.Caller, action connection.Action, version int64, changes []string, details map[string]string) connection.AuditEntry {
+	return connection.AuditEntry{ID: s.newID(), At: s.now().UTC(), Actor: caller.User, Action: action, Version: version, Changes: changes, Details: details}
+}
+
+func validName(n string) (string, error) {
+	n = strings.TrimSpace(n)
+	switch {
+	case n == "":
+		return "", apperr.InvalidField("name", "required", "name is required")
+	case len([]rune(n)) > connection.MaxNameLength:
+		return "", apperr.InvalidField("name", "too_long", "name is at most %d characters", connection.MaxNameLength)
+	case strings.ContainsFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "", apperr.InvalidField("name", "invalid_value", "name may not contain control characters")
+	}
+	return n, nil
+}
+
+func validIdempotencyKey(k string) error {
+	if len(k) > 255 || strings.ContainsFunc(k, func(r rune) bool { return r <= 0x20 || r >= 0x7f || r == '#' }) {
+		return apperr.InvalidField("Idempotency-Key", "invalid_idempotency_key", "Idempotency-Key is 1 to 255 visible ASCII characters other than #")
+	}
+	return nil
+}
+
+// fingerprint identifies a create request for idempotency. It covers every
+// non-secret part and only the names of the credential fields: no derivative
+// of a secret value is ever stored outside its envelope, so a retry that
+// changes nothing but a secret value replays the first result.
+func fingerprint(in CreateInput, avail connection.Availability) string {
+	b, _ := json.Marshal(struct {
+		Type, Name   string
+		Kind         connection.Kind
+		Availability connection.Availability
+		Settings     map[string]any
+		Credentials  []string
+	}{in.Type, strings.TrimSpace(in.Name), in.Kind, avail, in.Settings, fieldNames(in.Credentials)})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func fieldNames(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func prefixed(prefix string, names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = prefix + n
+	}
+	return out
+}
+
+// mergePatch applies an RFC 7396 merge patch to settings, returning the
+// result and the top-level keys it changed.
+func mergePatch(cur, patch map[string]any) (map[string]any, []string) {
+	next := make(map[string]any, len(cur))
+	for k, v := range cur {
+		next[k] = v
+	}
+	var changed []string
+	for k, v := range patch {
+		old, had := cur[k]
+		if v == nil {
+			if had {
+				delete(next, k)
+				changed = append(changed, k)
+			}
+			continue
+		}
+		if had && jsonEqual(old, v) {
+			continue
+		}
+		next[k] = v
+		changed = append(changed, k)
+	}
+	slices.Sort(changed)
+	return next, changed
+}
+
+func jsonEqual(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+func describeAvailability(a connection.Availability) string {
+	switch a.Scope {
+	case connection.ScopeSiteCollection:
+		return "siteCollection:" + a.SiteCollection
+	case connection.ScopeSite:
+		return "site:" + a.Site
+	}
+	return string(a.Scope)
+}
