@@ -234,7 +234,7 @@ func (t *Type) ValidateSettings(settings map[string]any) error {
 
 // ValidateCredentials checks credentials against the type's schema. Error
 // messages never echo a value, a prefix or a length.
-func (t *Type) ValidateCredentials(creds map[string]string) error {
+func (t *Type) ValidateCredentials(creds Credentials) error {
 	m := make(map[string]any, len(creds))
 	for k, v := range creds {
 		m[k] = v
@@ -301,4 +301,30 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// Credentials are secret values by field name, as a request carries them.
+// Decoding reports a non-string value by its field, never echoing it.
+type Credentials map[string]string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (c *Credentials) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return apperr.InvalidField("credentials", "invalid_type", "credentials must be an object of strings")
+	}
+	if raw == nil {
+		*c = nil
+		return nil
+	}
+	out := make(Credentials, len(raw))
+	for k, v := range raw {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return apperr.InvalidField("credentials."+truncate(k, 64), "invalid_type", "credentials.%s must be of type string", truncate(k, 64))
+		}
+		out[k] = s
+	}
+	*c = out
+	return nil
 }

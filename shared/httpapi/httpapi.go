@@ -268,7 +268,10 @@ func (r *Request) DecodeJSON(v any) error {
 func jsonError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var classified *apperr.Error
 	switch {
+	case errors.As(err, &classified): // from a type's own UnmarshalJSON
+		return classified
 	case errors.As(err, &syn):
 		return apperr.Wrap(apperr.Invalid, "malformed_json", fmt.Sprintf("malformed JSON at byte %d", syn.Offset), err)
 	case errors.As(err, &typ):

@@ -54,7 +54,7 @@ type CreateInput struct {
 	Kind         connection.Kind          `json:"kind"`
 	Availability *connection.Availability `json:"availability,omitempty"`
 	Settings     map[string]any           `json:"settings"`
-	Credentials  map[string]string        `json:"credentials"`
+	Credentials  connection.Credentials     `json:"credentials"`
 }
 
 // Created is the outcome of Create.
@@ -151,7 +151,7 @@ func (s *Service) availabilityFor(caller identity.Caller, kind connection.Kind, 
 	return a, nil
 }
 
-func (s *Service) seal(ctx context.Context, c *connection.Connection, creds map[string]string) (vault.Sealed, error) {
+func (s *Service) seal(ctx context.Context, c *connection.Connection, creds connection.Credentials) (vault.Sealed, error) {
 	pt, err := json.Marshal(creds)
 	if err != nil {
 		return vault.Sealed{}, fmt.Errorf("manager: encode credentials: %w", err)
@@ -253,7 +253,7 @@ func audiences(c identity.Caller) []store.Audience {
 type UpdateInput struct {
 	Name        *string           `json:"name,omitempty"`
 	Settings    map[string]any    `json:"settings,omitempty"`
-	Credentials map[string]string `json:"credentials,omitempty"`
+	Credentials connection.Credentials `json:"credentials,omitempty"`
 }
 
 // Update changes name, settings or credentials. ifMatch is the version the
@@ -487,7 +487,7 @@ func fingerprint(in CreateInput, avail connection.Availability) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func fieldNames(m map[string]string) []string {
+func fieldNames(m connection.Credentials) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
