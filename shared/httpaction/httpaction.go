@@ -1,0 +1,316 @@
+// Package httpaction performs the http.request connector action: one HTTP
+// request to the connection's own host, authenticated as the connection's
+// type says.
+//
+// Credentials never go to another host: the URL is the connection's base
+// URL joined with a path, redirects to another host are not followed, and
+// targets on loopback, private or link-local addresses are refused unless
+// the deployment allows them. Whatever the target answers is scrubbed of the
+// credential values before it is kept.
+package httpaction
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Auth is how a request authenticates. It holds secrets and redacts itself
+// wherever it could be printed.
+type Auth struct {
+	Scheme     string // "basic", "bearer", "apiKey"
+	Username   string
+	Password   string
+	Token      string
+	HeaderName string
+	APIKey     string
+}
+
+func (a Auth) String() string   { return "Auth{" + a.Scheme + ", [redacted]}" }
+func (a Auth) GoString() string { return a.String() }
+
+// MarshalJSON keeps secrets out of any JSON an Auth ends up in.
+func (a Auth) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"scheme": a.Scheme})
+}
+
+func (a Auth) secrets() []string {
+	var out []string
+	for _, s := range []string{a.Password, a.Token, a.APIKey} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	if a.Scheme == "basic" {
+		out = append(out, base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Password)))
+	}
+	return out
+}
+
+func (a Auth) apply(h http.Header) error {
+	switch a.Scheme {
+	case "basic":
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Password)))
+	case "bearer":
+		h.Set("Authorization", "Bearer "+a.Token)
+	case "apiKey":
+		if a.HeaderName == "" {
+			return errors.New("httpaction: API key without a header name")
+		}
+		h.Set(a.HeaderName, a.APIKey)
+	default:
+		return fmt.Errorf("httpaction: unknown auth scheme %q", a.Scheme)
+	}
+	return nil
+}
+
+// Request is one http.request action.
+type Request struct {
+	BaseURL string
+	Method  string
+	Path    string
+	Query   map[string]string
+	Headers map[string]string
+	Body    json.RawMessage
+	Auth    Auth
+}
+
+// Outcome classes.
+const (
+	Succeeded  = "succeeded"
+	AuthFailed = "auth_failed"
+	Transient  = "transient"
+	Failed     = "failed"
+)
+
+// Result is what the target answered, classified. Body holds the response
+// when it is JSON within MaxBody bytes.
+type Result struct {
+	Outcome string
+	Reason  string
+	Status  int
+	Headers map[string]string
+	Body    json.RawMessage
+}
+
+// MaxBody caps the response body kept with a run.
+const MaxBody = 64 << 10
+
+// keptHeaders are the response headers kept with a run.
+var keptHeaders = []string{"Content-Type", "Content-Length", "ETag", "Last-Modified", "Location", "Retry-After", "Request-Id", "X-Request-Id"}
+
+// Networks says which target addresses are allowed besides public ones.
+type Networks string
+
+const (
+	PublicOnly Networks = "public"   // AWS default
+	Loopback   Networks = "loopback" // make dev: local test servers
+	Private    Networks = "private"  // loopback, private and link-local too
+)
+
+// ParseNetworks reads the TARGET_NETWORKS setting.
+func ParseNetworks(s string) (Networks, error) {
+	switch n := Networks(s); n {
+	case PublicOnly, Loopback, Private:
+		return n, nil
+	}
+	return "", fmt.Errorf("httpaction: target networks must be public, loopback or private, not %q", s)
+}
+
+// Client performs actions.
+type Client struct {
+	http *http.Client
+}
+
+// ErrTargetNotAllowed is returned (wrapped) when the target's address is refused.
+var ErrTargetNotAllowed = errors.New("target address not allowed")
+
+// New returns a Client that refuses addresses outside allowed and gives up
+// on a request after timeout.
+func New(allowed Networks, timeout time.Duration) *Client {
+	dialer := &net.Dialer{
+		Timeout: 5 * time.Second,
+		// Checked on the address actually dialled, after DNS: a name that
+		// resolves to a private address is refused too.
+		Control: func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip := net.ParseIP(host)
+			if ip == nil || !permitted(ip, allowed) {
+				return fmt.Errorf("%w: %s", ErrTargetNotAllowed, host)
+			}
+			return nil
+		},
+	}
+	transport := &http.Transport{
+		DialContext:           dialer.DialContext,
+		Proxy:                 nil, // a proxy would dial on our behalf, past the address check
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       30 * time.Second,
+	}
+	return &Client{http: &http.Client{
+		Transport: transport,
+		Timeout:   timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errTooManyRedirects
+			}
+			if !sameOrigin(req.URL, via[0].URL) {
+				return http.ErrUseLastResponse // answer with the redirect; never follow it elsewhere
+			}
+			return nil
+		},
+	}}
+}
+
+var errTooManyRedirects = errors.New("too many redirects")
+
+func permitted(ip net.IP, allowed Networks) bool {
+	switch {
+	case ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast():
+		return false
+	case ip.IsLoopback():
+		return allowed == Loopback || allowed == Private
+	case ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || isSharedOrReserved(ip):
+		return allowed == Private
+	}
+	return true
+}
+
+// isSharedOrReserved covers carrier-grade NAT (100.64/10, also where some
+// metadata services live) and the IPv4 "this network" block.
+func isSharedOrReserved(ip net.IP) bool {
+	if v4 := ip.To4(); v4 != nil {
+		return v4[0] == 100 && v4[1]&0xc0 == 64 || v4[0] == 0
+	}
+	return false
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
+}
+
+// Target joins base and path: the result is always on base's host.
+func Target(base, path string, query map[string]string) (*url.URL, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("httpaction: the connection's base URL is not an http(s) URL")
+	}
+	joined := u.JoinPath(path)
+	if joined.Host != u.Host {
+		return nil, fmt.Errorf("httpaction: path leaves the connection's host")
+	}
+	q := joined.Query()
+	for k, v := range query {
+		q.Set(k, v)
+	}
+	joined.RawQuery = q.Encode()
+	joined.Fragment = ""
+	return joined, nil
+}
+
+// Do performs req. A returned error means the action could not be attempted
+// (a bad base URL); everything the target did is in the Result.
+func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
+	u, err := Target(req.BaseURL, req.Path, req.Query)
+	if err != nil {
+		return Result{}, err
+	}
+	var body io.Reader
+	if len(req.Body) > 0 {
+		body = bytes.NewReader(req.Body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, u.String(), body)
+	if err != nil {
+		return Result{}, fmt.Errorf("httpaction: build request: %w", err)
+	}
+	for k, v := range req.Headers {
+		hreq.Header.Set(k, v)
+	}
+	if len(req.Body) > 0 && hreq.Header.Get("Content-Type") == "" {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	hreq.Header.Set("User-Agent", "connmgr-http-action/1")
+	if err := req.Auth.apply(hreq.Header); err != nil {
+		return Result{}, err
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return classifyError(err), nil
+	}
+	defer resp.Body.Close()
+	res := Result{Status: resp.StatusCode, Headers: map[string]string{}}
+	for _, h := range keptHeaders {
+		if v := resp.Header.Get(h); v != "" {
+			res.Headers[h] = scrub(v, req.Auth.secrets())
+		}
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	if err == nil && len(raw) <= MaxBody && json.Valid(raw) && len(bytes.TrimSpace(raw)) > 0 {
+		res.Body = json.RawMessage(scrub(string(raw), req.Auth.secrets()))
+		if !json.Valid(res.Body) {
+			res.Body = nil
+		}
+	}
+	res.Outcome, res.Reason = classifyStatus(resp.StatusCode)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		res.Reason = "redirect_not_followed"
+	}
+	return res, nil
+}
+
+func classifyStatus(code int) (string, string) {
+	reason := "http_" + strconv.Itoa(code)
+	switch {
+	case code >= 200 && code < 300:
+		return Succeeded, ""
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return AuthFailed, "target_rejected_credentials_" + strconv.Itoa(code)
+	case code == http.StatusRequestTimeout || code == http.StatusTooEarly || code == http.StatusTooManyRequests || code >= 500:
+		return Transient, reason
+	}
+	return Failed, reason
+}
+
+func classifyError(err error) Result {
+	switch {
+	case errors.Is(err, ErrTargetNotAllowed):
+		return Result{Outcome: Failed, Reason: "target_not_allowed"}
+	case errors.Is(err, errTooManyRedirects):
+		return Result{Outcome: Failed, Reason: "too_many_redirects"}
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return Result{Outcome: Transient, Reason: "timeout"}
+	}
+	return Result{Outcome: Transient, Reason: "network_error"}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// scrub replaces every credential value in s, so a target that echoes the
+// request back cannot make a secret part of a run record.
+func scrub(s string, secrets []string) string {
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
+}
