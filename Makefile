@@ -7,17 +7,25 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: dev test test-go lint vet fmt-check build bench deploy clean tools
+.PHONY: dev test test-go lint vet fmt-check asl-validate build bench deploy clean tools
 
 dev: ## run the whole system locally on http://127.0.0.1:3000 (PORT overrides)
 	$(GO) run ./local/cmd/dev
 
-test: lint test-go ## every test, as CI runs it
+test: lint asl-validate test-go ## every test, as CI runs it
 
 test-go:
 	$(GO) test -count=1 -timeout 10m ./...
 
 lint: vet fmt-check
+
+# asl-validator is pinned in package-lock.json; `npm ci` installs it (.ci/run does).
+ASL_FILES := $(wildcard statemachines/*.asl.json)
+asl-validate: node_modules/.package-lock.json ## States Language check of every state machine, offline
+	npx --no-install asl-validator $(foreach f,$(ASL_FILES),--json-path $(f))
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,256 @@
+package asl_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/connmgr/connmgr/local/asl"
+)
+
+// The workflow's functions, by the ARNs the substitutions give them.
+const (
+	runStepFn = "arn:aws:lambda:us-east-1:111122223333:function:connmgr-run-step"
+	suspendFn = "arn:aws:lambda:us-east-1:111122223333:function:connmgr-suspend-run"
+	finishFn  = "arn:aws:lambda:us-east-1:111122223333:function:connmgr-finish-run"
+	// leaked is a value run-step returns beside its outcome; ResultSelector
+	// must keep it out of the state data.
+	leaked = "s3cr3t-from-the-step"
+)
+
+var workflowSubs = map[string]string{
+	"RunStepFunctionArn":    runStepFn,
+	"SuspendRunFunctionArn": suspendFn,
+	"FinishRunFunctionArn":  finishFn,
+}
+
+// repoFile reads a file relative to the module root (the folder with go.mod).
+func repoFile(t *testing.T, rel string) []byte {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			b, err := os.ReadFile(filepath.Join(dir, rel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// outcome is what run-step answers.
+func outcome(o string, step int, connection, reason any) map[string]any {
+	return map[string]any{"outcome": o, "step": step, "connection": connection, "reason": reason, "debug": leaked}
+}
+
+// workflow is a run of workflow-run.asl.json against scripted functions.
+type workflow struct {
+	*harness
+	arn   string
+	mu    sync.Mutex
+	token string
+}
+
+func startWorkflow(t *testing.T, runStep, finish handler) *workflow {
+	t.Helper()
+	w := &workflow{}
+	w.harness = newHarness(t, func(ctx context.Context, c call) (any, error) {
+		switch c.fn {
+		case runStepFn:
+			return runStep(ctx, c)
+		case suspendFn:
+			w.mu.Lock()
+			w.token, _ = c.payload["taskToken"].(string)
+			w.mu.Unlock()
+			return map[string]any{"suspended": true}, nil
+		case finishFn:
+			if finish != nil {
+				return finish(ctx, c)
+			}
+			return nil, nil
+		}
+		return nil, &asl.FunctionError{Type: "ResourceNotFoundException", Message: c.fn}
+	})
+	def := repoFile(t, "statemachines/workflow-run.asl.json")
+	sm := w.machine("WorkflowRun", string(def), workflowSubs)
+	w.arn = w.start(sm, "t1-r1", `{"tenant":"t1","runId":"r1","step":0}`).ARN
+	return w
+}
+
+func (w *workflow) taskToken() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.token
+}
+
+// finishedWith checks the execution's end and what finish-run was told.
+func (w *workflow) finishedWith(ex asl.Execution, status asl.Status, errName, finishStatus, finishError string) {
+	w.t.Helper()
+	if ex.Status != status || ex.Error != errName {
+		w.t.Fatalf("execution %s %s (%s), want %s %s; history:\n%s", ex.Status, ex.Error, ex.Cause, status, errName, w.historyText(w.arn))
+	}
+	calls := w.fn.callsTo(finishFn)
+	if len(calls) == 0 {
+		w.t.Fatal("finish-run was not called")
+	}
+	p := calls[len(calls)-1].payload
+	if p["tenant"] != "t1" || p["runId"] != "r1" || p["status"] != finishStatus || fmt.Sprint(p["error"]) != finishError {
+		w.t.Errorf("finish-run payload %v, want status %s error %s", p, finishStatus, finishError)
+	}
+	w.requireStateDataFree(w.arn, leaked, w.taskToken())
+}
+
+func steps(calls []call) []any {
+	var out []any
+	for _, c := range calls {
+		out = append(out, c.payload["step"])
+	}
+	return out
+}
+
+func TestWorkflowRun(t *testing.T) {
+	if _, err := asl.Parse(repoFile(t, "statemachines/workflow-run.asl.json"), workflowSubs); err != nil {
+		t.Fatalf("the workflow does not load: %v", err)
+	}
+
+	t.Run("continue then done succeeds", func(t *testing.T) {
+		w := startWorkflow(t, func(_ context.Context, c call) (any, error) {
+			if c.n == 0 {
+				return outcome("continue", 1, nil, nil), nil
+			}
+			return outcome("done", 1, nil, nil), nil
+		}, nil)
+		w.finishedWith(w.finished(w.arn), asl.StatusSucceeded, "", "succeeded", "<nil>")
+		if got := fmt.Sprint(steps(w.fn.callsTo(runStepFn))); got != "[0 1]" {
+			t.Errorf("run-step steps %s", got)
+		}
+	})
+
+	t.Run("suspend, resume, the step runs again", func(t *testing.T) {
+		w := startWorkflow(t, func(_ context.Context, c call) (any, error) {
+			if c.n == 0 {
+				return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+			}
+			return outcome("done", 0, nil, nil), nil
+		}, nil)
+		w.idle()
+		if ex := w.describe(w.arn); ex.Status != asl.StatusRunning {
+			t.Fatalf("status %s while suspended", ex.Status)
+		}
+		sus := w.fn.callsTo(suspendFn)
+		if len(sus) != 1 {
+			t.Fatalf("suspend-run calls: %d", len(sus))
+		}
+		p := sus[0].payload
+		if p["connection"] != "conn-1" || p["reason"] != "auth_failed" || p["step"] != 0.0 || p["taskToken"] != w.taskToken() || w.taskToken() == "" {
+			t.Errorf("suspend-run payload %v", p)
+		}
+		if err := w.eng.SendTaskSuccess(w.taskToken(), `{"resumed":true}`); err != nil {
+			t.Fatal(err)
+		}
+		w.finishedWith(w.finished(w.arn), asl.StatusSucceeded, "", "succeeded", "<nil>")
+		if got := fmt.Sprint(steps(w.fn.callsTo(runStepFn))); got != "[0 0]" {
+			t.Errorf("run-step steps %s", got)
+		}
+		requireCode(t, w.eng.SendTaskSuccess(w.taskToken(), `{}`), asl.CodeTaskTimedOut)
+		// The token travels in the task's parameters only, as in AWS.
+		var inParams bool
+		for _, ev := range w.history(w.arn) {
+			inParams = inParams || ev.Type == asl.EventTaskScheduled && strings.Contains(ev.Parameters, w.taskToken())
+		}
+		if !inParams {
+			t.Error("the token is not in the TaskScheduled parameters")
+		}
+	})
+
+	t.Run("suspended for more than 10 days is terminated", func(t *testing.T) {
+		w := startWorkflow(t, func(context.Context, call) (any, error) {
+			return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+		}, nil)
+		w.idle()
+		begin := time.Now()
+		w.clk.Advance(240*time.Hour + time.Second)
+		ex := w.finished(w.arn)
+		if took := time.Since(begin); took > time.Second {
+			t.Errorf("the 10-day timeout took %v of real time", took)
+		}
+		w.finishedWith(ex, asl.StatusFailed, "RunTerminated", "terminated", "States.Timeout")
+		requireCode(t, w.eng.SendTaskSuccess(w.taskToken(), `{}`), asl.CodeTaskTimedOut)
+	})
+
+	t.Run("terminated while suspended", func(t *testing.T) {
+		w := startWorkflow(t, func(context.Context, call) (any, error) {
+			return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+		}, nil)
+		w.idle()
+		if err := w.eng.SendTaskFailure(w.taskToken(), "RunTerminated", "terminated by a user"); err != nil {
+			t.Fatal(err)
+		}
+		w.finishedWith(w.finished(w.arn), asl.StatusFailed, "RunTerminated", "terminated", "RunTerminated")
+	})
+
+	t.Run("transient step errors are retried with backoff, then the run fails", func(t *testing.T) {
+		w := startWorkflow(t, func(context.Context, call) (any, error) {
+			return nil, &asl.FunctionError{Type: "StepTransient", Message: "upstream 503"}
+		}, nil)
+		ex := w.runUntilDone(w.arn, time.Second, 100)
+		w.finishedWith(ex, asl.StatusFailed, "RunFailed", "failed", "StepTransient")
+		if got := fmt.Sprint(offsets(w.fn.callsTo(runStepFn))); got != "[0s 5s 15s 35s]" {
+			t.Errorf("run-step attempts at %s, want [0s 5s 15s 35s]", got)
+		}
+	})
+
+	t.Run("Lambda service errors are retried", func(t *testing.T) {
+		w := startWorkflow(t, func(_ context.Context, c call) (any, error) {
+			if c.n < 2 {
+				return nil, errors.New("503 Service Unavailable")
+			}
+			return outcome("done", 0, nil, nil), nil
+		}, func(_ context.Context, c call) (any, error) {
+			if c.n == 0 {
+				return nil, &asl.FunctionError{Type: "ConditionalCheckFailed"}
+			}
+			return nil, nil
+		})
+		ex := w.runUntilDone(w.arn, time.Second, 100)
+		w.finishedWith(ex, asl.StatusSucceeded, "", "succeeded", "<nil>")
+		if got := fmt.Sprint(offsets(w.fn.callsTo(runStepFn))); got != "[0s 2s 6s]" {
+			t.Errorf("run-step attempts at %s", got)
+		}
+		if got := fmt.Sprint(offsets(w.fn.callsTo(finishFn))); got != "[6s 8s]" {
+			t.Errorf("finish-run attempts at %s", got)
+		}
+	})
+
+	t.Run("a failed step fails the run", func(t *testing.T) {
+		w := startWorkflow(t, func(context.Context, call) (any, error) {
+			return outcome("fail", 0, nil, "bad_request"), nil
+		}, nil)
+		w.finishedWith(w.finished(w.arn), asl.StatusFailed, "RunFailed", "failed", "StepFailed")
+	})
+
+	t.Run("run-step must always answer all four fields", func(t *testing.T) {
+		w := startWorkflow(t, func(context.Context, call) (any, error) {
+			return map[string]any{"outcome": "done", "step": 0}, nil
+		}, nil)
+		ex := w.finished(w.arn)
+		if ex.Status != asl.StatusFailed || ex.Error != asl.ErrorRuntime || len(w.fn.callsTo(finishFn)) != 0 {
+			t.Fatalf("got %s %s %s", ex.Status, ex.Error, ex.Cause)
+		}
+	})
+}
