@@ -26,6 +26,10 @@ const TemplateFile = "template.yaml"
 type Template struct {
 	Root string // repository root
 	CF   *cloudformation.Template
+	// raw is the same document as generic YAML values, with intrinsic
+	// functions turned into the markers Load describes; it serves the parts
+	// goformation types awkwardly (IAM policies).
+	raw map[string]any
 }
 
 // FindRoot walks up from the working directory to the folder holding both
@@ -59,6 +63,11 @@ func Load(root string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sam: %w", err)
 	}
+	return Parse(root, data)
+}
+
+// Parse reads a template's text; root is the repository it belongs to.
+func Parse(root string, data []byte) (*Template, error) {
 	cf, err := goformation.ParseYAMLWithOptions(data, &intrinsics.ProcessorOptions{
 		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{
 			"Ref":        marker("ref:"),
@@ -69,7 +78,11 @@ func Load(root string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sam: parse %s: %w", TemplateFile, err)
 	}
-	return &Template{Root: root, CF: cf}, nil
+	raw, err := parseRaw(data)
+	if err != nil {
+		return nil, fmt.Errorf("sam: parse %s: %w", TemplateFile, err)
+	}
+	return &Template{Root: root, CF: cf, raw: raw}, nil
 }
 
 // LoadFromWorkingDir finds the root and loads its template.

@@ -54,7 +54,7 @@ type CreateInput struct {
 	Kind         connection.Kind          `json:"kind"`
 	Availability *connection.Availability `json:"availability,omitempty"`
 	Settings     map[string]any           `json:"settings"`
-	Credentials  connection.Credentials     `json:"credentials"`
+	Credentials  connection.Credentials   `json:"credentials"`
 }
 
 // Created is the outcome of Create.
@@ -251,8 +251,8 @@ func audiences(c identity.Caller) []store.Audience {
 // merge patch (null removes a setting); credentials replace the stored set
 // entirely, since nobody can read the old values back to merge them.
 type UpdateInput struct {
-	Name        *string           `json:"name,omitempty"`
-	Settings    map[string]any    `json:"settings,omitempty"`
+	Name        *string                `json:"name,omitempty"`
+	Settings    map[string]any         `json:"settings,omitempty"`
 	Credentials connection.Credentials `json:"credentials,omitempty"`
 }
 

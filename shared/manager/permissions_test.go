@@ -170,7 +170,11 @@ func TestCreateRules(t *testing.T) {
 		{"member shared", "memberPayroll", basicBody("a"), 403, "forbidden", nil},
 		{"member personal", "memberPayroll", personal(), 201, "", map[string]any{"scope": "personal"}},
 		{"sca personal", "scaHR", personal(), 201, "", map[string]any{"scope": "personal"}},
-		{"personal with availability", "memberPayroll", func() map[string]any { b := personal(); b["availability"] = map[string]any{"scope": "tenant"}; return b }(), 400, "personal_availability", nil},
+		{"personal with availability", "memberPayroll", func() map[string]any {
+			b := personal()
+			b["availability"] = map[string]any{"scope": "tenant"}
+			return b
+		}(), 400, "personal_availability", nil},
 		{"tenant admin any site", "tenantAdmin", avail(map[string]any{"scope": "site", "site": "/sites/Other"}), 201, "", map[string]any{"scope": "site", "site": "/sites/other"}},
 		{"sca site in collection", "scaHR", avail(map[string]any{"scope": "site", "site": "/sites/hr/benefits"}), 201, "", map[string]any{"scope": "site", "site": "/sites/hr/benefits"}},
 		{"sca own collection", "scaHR", avail(map[string]any{"scope": "siteCollection", "siteCollection": "/sites/HR/"}), 201, "", map[string]any{"scope": "siteCollection", "siteCollection": "/sites/hr"}},

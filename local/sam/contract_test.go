@@ -1,0 +1,429 @@
+package sam_test
+
+// The template contract: template.yaml is checked against the code, so a
+// function, route, environment variable or permission cannot be added on
+// one side only. Set CONNMGR_BUILD_LAMBDAS=1 to also run every function's
+// `make build-<LogicalId>` (the arm64 build SAM runs; about a minute on a
+// cold build cache).
+
+import (
+	"context"
+	"debug/elf"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/connmgr/connmgr/local/devauth"
+	"github.com/connmgr/connmgr/local/sam"
+	"github.com/connmgr/connmgr/shared/app"
+)
+
+// The one function allowed to decrypt secrets.
+const decryptingFolder = "resolve"
+
+// Managed policies a function may attach besides its inline statements.
+var allowedManagedPolicies = []string{"AWSXRayDaemonWriteAccess"}
+
+func load(t *testing.T) (*sam.Template, []sam.Function) {
+	t.Helper()
+	tmpl, err := sam.LoadFromWorkingDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := tmpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) == 0 {
+		t.Fatalf("%s declares no functions", sam.TemplateFile)
+	}
+	return tmpl, fns
+}
+
+// goCmd runs the go command at the repository root.
+func goCmd(t *testing.T, root string, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+var lambdaEnv = []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"}
+
+// (a) Every function is built from functions/<folder>, a main package that
+// compiles; every folder there is a function of the template.
+func TestContractFunctionsAreBuildable(t *testing.T) {
+	tmpl, fns := load(t)
+	declared := map[string]bool{}
+	for _, f := range fns {
+		t.Run(f.LogicalID, func(t *testing.T) {
+			if f.Folder == "" {
+				t.Fatalf("%s does not follow the naming convention <folder in CamelCase>Function", f.LogicalID)
+			}
+			declared[f.Folder] = true
+			pkg := "./functions/" + f.Folder
+			if st, err := os.Stat(filepath.Join(tmpl.Root, "functions", f.Folder)); err != nil || !st.IsDir() {
+				t.Fatalf("%s: folder functions/%s does not exist", f.LogicalID, f.Folder)
+			}
+			// As Lambda builds it: linux/arm64 with lambda.norpc.
+			out, err := goCmd(t, tmpl.Root, lambdaEnv, "list", "-tags", "lambda.norpc", "-e", "-f", "{{.Name}}|{{if .Error}}{{.Error}}{{end}}|{{range .DepsErrors}}{{.}} {{end}}", pkg)
+			if err != nil {
+				t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+			}
+			name, rest, _ := strings.Cut(out, "|")
+			if name != "main" {
+				t.Errorf("%s is package %q, want main", pkg, name)
+			}
+			if strings.Trim(rest, "| ") != "" {
+				t.Errorf("%s does not load for linux/arm64: %s", pkg, rest)
+			}
+			// Compile and link on the host (the test binary's build cache
+			// makes this fast); the arm64 build itself runs under
+			// CONNMGR_BUILD_LAMBDAS=1 in TestContractMakefile.
+			if out, err := goCmd(t, tmpl.Root, nil, "build", "-tags", "lambda.norpc", "-o", os.DevNull, pkg); err != nil {
+				t.Errorf("go build %s: %v\n%s", pkg, err, out)
+			}
+		})
+	}
+	entries, err := os.ReadDir(filepath.Join(tmpl.Root, "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() && !declared[e.Name()] {
+			t.Errorf("functions/%s has no %s in %s", e.Name(), sam.LogicalID(e.Name()), sam.TemplateFile)
+		}
+	}
+}
+
+// (b) SAM builds each function with `make build-<LogicalId>`, which must
+// write an arm64 bootstrap of ./functions/<folder> into $(ARTIFACTS_DIR);
+// Globals pin provided.al2023 on arm64.
+func TestContractMakefile(t *testing.T) {
+	tmpl, fns := load(t)
+	global, err := tmpl.CF.GetServerlessGlobalFunction()
+	if err != nil {
+		t.Fatalf("%s has no Globals.Function: %v", sam.TemplateFile, err)
+	}
+	if rt := aws.ToString(global.Runtime); rt != "provided.al2023" {
+		t.Errorf("Globals.Function.Runtime = %q, want provided.al2023", rt)
+	}
+	var arch []string
+	if global.Architectures != nil {
+		arch = *global.Architectures
+	}
+	if !slices.Equal(arch, []string{"arm64"}) {
+		t.Errorf("Globals.Function.Architectures = %v, want [arm64]", arch)
+	}
+	makePath, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make is not installed: cannot check the build-<LogicalId> targets")
+	}
+	build := os.Getenv("CONNMGR_BUILD_LAMBDAS") == "1"
+	for _, f := range fns {
+		t.Run(f.LogicalID, func(t *testing.T) {
+			if f.BuildMethod != "makefile" {
+				t.Errorf("%s Metadata.BuildMethod = %q, want makefile", f.LogicalID, f.BuildMethod)
+			}
+			if f.Runtime != "provided.al2023" || !slices.Equal(f.Architectures, []string{"arm64"}) || f.Handler != "bootstrap" {
+				t.Errorf("%s runs %s on %v with handler %q; want provided.al2023, [arm64], bootstrap", f.LogicalID, f.Runtime, f.Architectures, f.Handler)
+			}
+			if cu := f.Resource.CodeUri; cu == nil || cu.String == nil || *cu.String != "." {
+				t.Errorf("%s CodeUri must be . (the folder holding the Makefile)", f.LogicalID)
+			}
+			dir := t.TempDir()
+			target := "build-" + f.LogicalID
+			cmd := exec.Command(makePath, "-n", "-s", target, "ARTIFACTS_DIR="+dir)
+			cmd.Dir = tmpl.Root
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the Makefile has no target %s: %v\n%s", target, err, out)
+			}
+			recipe := strings.Fields(string(out))
+			for _, want := range []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "build", "lambda.norpc"} {
+				if !slices.Contains(recipe, want) {
+					t.Errorf("make %s does not pass %s:\n%s", target, want, out)
+				}
+			}
+			if i := slices.Index(recipe, "-o"); i < 0 || i+1 >= len(recipe) || recipe[i+1] != filepath.Join(dir, "bootstrap") {
+				t.Errorf("make %s does not write $(ARTIFACTS_DIR)/bootstrap:\n%s", target, out)
+			}
+			if recipe[len(recipe)-1] != "./functions/"+f.Folder {
+				t.Errorf("make %s does not build ./functions/%s:\n%s", target, f.Folder, out)
+			}
+			if !build {
+				return
+			}
+			cmd = exec.Command(makePath, "-s", target, "ARTIFACTS_DIR="+dir)
+			cmd.Dir = tmpl.Root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("make %s: %v\n%s", target, err, out)
+			}
+			bin, err := elf.Open(filepath.Join(dir, "bootstrap"))
+			if err != nil {
+				t.Fatalf("bootstrap: %v", err)
+			}
+			defer bin.Close()
+			if bin.Machine != elf.EM_AARCH64 {
+				t.Errorf("bootstrap is built for %v, want arm64", bin.Machine)
+			}
+		})
+	}
+}
+
+// (c) Each function's environment in the template (with Globals) is exactly
+// what app.LoadConfig reads, and the values point at the right resources.
+func TestContractEnvironment(t *testing.T) {
+	tmpl, fns := load(t)
+	byFolder := map[string]sam.Function{}
+	for _, f := range fns {
+		byFolder[f.Folder] = f
+	}
+	for _, name := range app.Functions() {
+		if _, ok := byFolder[name]; !ok {
+			t.Errorf("app.Functions() has %q but %s has no %s", name, sam.TemplateFile, sam.LogicalID(name))
+		}
+	}
+	for _, f := range fns {
+		t.Run(f.LogicalID, func(t *testing.T) {
+			if !slices.Contains(app.Functions(), f.Folder) {
+				t.Fatalf("%s is in %s but app.Functions() lacks %q", f.LogicalID, sam.TemplateFile, f.Folder)
+			}
+			var read []string
+			_, err := app.LoadConfig(f.Folder, func(name string) string {
+				read = append(read, name)
+				if name == app.EnvLogLevel {
+					return "INFO"
+				}
+				return "x"
+			})
+			if err != nil {
+				t.Fatalf("LoadConfig with every variable set: %v", err)
+			}
+			want := map[string]bool{}
+			for _, n := range read {
+				if !slices.Contains(app.OptionalEnv, n) {
+					want[n] = true
+				}
+			}
+			for n := range want {
+				if _, ok := f.Environment[n]; !ok {
+					t.Errorf("the code reads %s but %s does not set it for %s", n, sam.TemplateFile, f.LogicalID)
+				}
+			}
+			for n := range f.Environment {
+				if !want[n] {
+					t.Errorf("%s sets %s for %s but the code never reads it", sam.TemplateFile, n, f.LogicalID)
+				}
+			}
+			for n, v := range f.Environment {
+				checkEnvValue(t, tmpl, f.LogicalID, n, v)
+			}
+		})
+	}
+}
+
+// checkEnvValue checks what a known variable refers to.
+func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
+	t.Helper()
+	switch name {
+	case app.EnvTableName:
+		target, ok := sam.RefTarget(value)
+		if _, isTable := tmpl.CF.GetAllDynamoDBTableResources()[target]; !ok || !isTable {
+			t.Errorf("%s %s = %q, want !Ref of the DynamoDB table", fn, name, value)
+		}
+	case app.EnvKMSKeyID:
+		target, ok := sam.GetAttTarget(value)
+		key, attr, _ := strings.Cut(target, ".")
+		if _, isKey := tmpl.CF.GetAllKMSKeyResources()[key]; !ok || !isKey || attr != "Arn" {
+			t.Errorf("%s %s = %q, want !GetAtt <KMS key>.Arn", fn, name, value)
+		}
+	case app.EnvLogLevel:
+		param, ok := tmpl.ParameterRef(value)
+		if !ok {
+			t.Errorf("%s %s = %q, want !Ref of a parameter", fn, name, value)
+			return
+		}
+		p := tmpl.CF.Parameters[param]
+		for _, v := range append(p.AllowedValues, p.Default) {
+			var lvl slog.Level
+			if s, _ := v.(string); lvl.UnmarshalText([]byte(s)) != nil {
+				t.Errorf("parameter %s allows %v, which LoadConfig rejects", param, v)
+			}
+		}
+	}
+}
+
+// (d) Routes: the template and each function's router agree on the route
+// keys and on which are public; every route is on the one HttpApi.
+func TestContractRoutes(t *testing.T) {
+	tmpl, fns := load(t)
+	api, err := tmpl.HTTPAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, f := range fns {
+		t.Run(f.LogicalID, func(t *testing.T) {
+			if !slices.Contains(app.Functions(), f.Folder) {
+				t.Skipf("%s is not an app function (see TestContractEnvironment)", f.LogicalID)
+			}
+			a, err := app.New(ctx, app.Config{Function: f.Folder, TableName: "t", KMSKeyID: "k"},
+				app.Options{AWS: &aws.Config{Region: "us-east-1"}, LogOutput: io.Discard})
+			if err != nil {
+				t.Fatal(err)
+			}
+			router, err := a.Router(f.Folder)
+			if !f.IsHTTP() {
+				if err == nil && len(router.Routes()) > 0 {
+					t.Errorf("the code serves %v for %s but %s gives it no HttpApi events", router.Routes(), f.LogicalID, sam.TemplateFile)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s has HttpApi events but app.Router(%q): %v", f.LogicalID, f.Folder, err)
+			}
+			code := router.Routes()
+			for _, r := range f.Routes {
+				if r.API != "ref:"+api.LogicalID {
+					t.Errorf("%s event %s is on ApiId %q, want !Ref %s", f.LogicalID, r.Event, r.API, api.LogicalID)
+				}
+				if !slices.Contains(code, r.Key()) {
+					t.Errorf("%s declares %s (event %s) but no handler serves it", sam.TemplateFile, r.Key(), r.Event)
+					continue
+				}
+				if r.Public != router.IsPublic(r.Key()) {
+					t.Errorf("%s: public in %s = %v (authorizer %q), in the code = %v", r.Key(), sam.TemplateFile, r.Public, r.Authorizer, router.IsPublic(r.Key()))
+				}
+			}
+			for _, k := range code {
+				if !slices.Contains(f.RouteKeys(), k) {
+					t.Errorf("the code serves %s but %s gives %s no such HttpApi event", k, sam.TemplateFile, f.LogicalID)
+				}
+			}
+		})
+	}
+}
+
+// (e) IAM: only the resolver decrypts; the connections function seals;
+// nobody scans; every permission is checkable.
+func TestContractIAM(t *testing.T) {
+	_, fns := load(t)
+	for _, f := range fns {
+		t.Run(f.LogicalID, func(t *testing.T) {
+			if f.Role != "" {
+				t.Fatalf("%s names its own Role; its permissions must be Policies the contract can read", f.LogicalID)
+			}
+			for _, m := range f.Policies.Managed {
+				if !slices.Contains(allowedManagedPolicies, m) {
+					t.Errorf("%s attaches managed policy %s; write an inline statement instead", f.LogicalID, m)
+				}
+			}
+			for _, tpl := range f.Policies.Templates {
+				if _, known := sam.TemplateActions[tpl]; !known {
+					t.Errorf("%s uses SAM policy template %s, whose actions sam.TemplateActions does not list", f.LogicalID, tpl)
+				}
+			}
+			for _, s := range f.Policies.Statements {
+				if len(s.NotAction) > 0 || len(s.NotResource) > 0 {
+					t.Errorf("%s statement %q uses NotAction/NotResource", f.LogicalID, s.Sid)
+				}
+				if slices.Contains(s.Action, "*") {
+					t.Errorf("%s statement %q allows every action", f.LogicalID, s.Sid)
+				}
+			}
+			decrypts := f.Policies.Grants("kms:Decrypt")
+			if decrypts && f.Folder != decryptingFolder {
+				t.Errorf("%s may kms:Decrypt; only functions/%s may", f.LogicalID, decryptingFolder)
+			}
+			if f.Folder == app.FnConnections && !f.Policies.Grants("kms:GenerateDataKey") {
+				t.Errorf("%s must be allowed kms:GenerateDataKey to seal new secrets", f.LogicalID)
+			}
+			if f.Policies.Grants("dynamodb:Scan") {
+				t.Errorf("%s may dynamodb:Scan; every access pattern is a key lookup or a Query", f.LogicalID)
+			}
+		})
+	}
+}
+
+// (f) The table, the key and the authorizer are configured as deployed.
+func TestContractResources(t *testing.T) {
+	tmpl, _ := load(t)
+	tables := tmpl.CF.GetAllDynamoDBTableResources()
+	if len(tables) != 1 {
+		t.Fatalf("%d DynamoDB tables, want 1", len(tables))
+	}
+	for id, tb := range tables {
+		if aws.ToString(tb.BillingMode) != "PAY_PER_REQUEST" {
+			t.Errorf("%s BillingMode = %q, want PAY_PER_REQUEST", id, aws.ToString(tb.BillingMode))
+		}
+		if p := tb.PointInTimeRecoverySpecification; p == nil || !aws.ToBool(p.PointInTimeRecoveryEnabled) {
+			t.Errorf("%s has no point-in-time recovery", id)
+		}
+		if ttl := tb.TimeToLiveSpecification; ttl == nil || !ttl.Enabled || aws.ToString(ttl.AttributeName) == "" {
+			t.Errorf("%s has no TTL attribute", id)
+		}
+	}
+	keys := tmpl.CF.GetAllKMSKeyResources()
+	if len(keys) == 0 {
+		t.Fatal("no KMS key")
+	}
+	aliases := tmpl.CF.GetAllKMSAliasResources()
+	for id, k := range keys {
+		if !aws.ToBool(k.EnableKeyRotation) {
+			t.Errorf("KMS key %s: EnableKeyRotation must be true", id)
+		}
+		aliased := false
+		for _, a := range aliases {
+			if target, ok := sam.RefTarget(a.TargetKeyId); ok && target == id && strings.Contains(a.AliasName, "alias/") {
+				aliased = true
+			}
+		}
+		if !aliased {
+			t.Errorf("KMS key %s has no AWS::KMS::Alias", id)
+		}
+	}
+	api, err := tmpl.HTTPAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwt, err := api.DefaultJWTAuthorizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jwt.IdentitySource != "$request.header.Authorization" {
+		t.Errorf("authorizer %s IdentitySource = %q, want $request.header.Authorization", jwt.Name, jwt.IdentitySource)
+	}
+	if _, ok := tmpl.ParameterRef(jwt.Issuer); !ok {
+		t.Errorf("authorizer %s issuer = %q, want !Ref of a template parameter", jwt.Name, jwt.Issuer)
+	}
+	if len(jwt.Audience) == 0 {
+		t.Errorf("authorizer %s has no audience", jwt.Name)
+	}
+	for _, a := range jwt.Audience {
+		if _, ok := tmpl.ParameterRef(a); !ok {
+			t.Errorf("authorizer %s audience %q, want !Ref of a template parameter", jwt.Name, a)
+		}
+	}
+}
+
+// (g) The local identity provider's routes never reach the deployed API.
+func TestContractNoDevRoutes(t *testing.T) {
+	_, fns := load(t)
+	for _, f := range fns {
+		for _, r := range f.Routes {
+			if r.Path == "/dev" || strings.HasPrefix(r.Path, "/dev/") || r.Path == devauth.TokenPath {
+				t.Errorf("%s declares %s: /dev/ routes are local-only", f.LogicalID, r.Key())
+			}
+		}
+	}
+}
