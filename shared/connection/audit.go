@@ -12,6 +12,11 @@ const (
 	ActionAvailabilityChanged Action = "connection.availability_changed"
 	ActionOwnersChanged       Action = "connection.owners_changed"
 	ActionDeleted             Action = "connection.deleted"
+	// ActionAuthorized: an OAuth authorization completed and new tokens were stored.
+	ActionAuthorized Action = "connection.authorized"
+	// ActionExpired: the provider rejected the stored refresh token (or
+	// credentials); Details["reason"] holds the provider's error code.
+	ActionExpired Action = "connection.expired"
 )
 
 // AuditEntry is who did what to a connection, and when. Changes names the

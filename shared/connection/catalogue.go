@@ -132,6 +132,14 @@ var builtinTypes = []*Type{
 		BaseURLSetting: "baseUrl",
 	},
 	{
+		ID: "oauth2-client-credentials", Name: "OAuth 2 client credentials (generic)",
+		Description:    "Any HTTP API that accepts OAuth 2 bearer tokens obtained with the client credentials grant, through the tenant's registered OAuth client.",
+		AuthMethod:     AuthOAuth2Client,
+		Settings:       object([]string{"baseUrl"}, map[string]string{"baseUrl": urlSchema, "scopes": scopesSchema, "testUrl": urlSchema}),
+		Credentials:    object(nil, map[string]string{}),
+		BaseURLSetting: "baseUrl",
+	},
+	{
 		ID: "microsoft-graph", Name: "Microsoft Graph",
 		Description: "Microsoft 365 through Microsoft Graph, with delegated OAuth 2 permissions.",
 		AuthMethod:  AuthOAuth2Code,

@@ -8,13 +8,13 @@ import (
 )
 
 func TestCatalogue(t *testing.T) {
-	want := []string{"http-basic", "http-api-key", "sharepoint-online", "oauth2-generic", "microsoft-graph", "salesforce"}
+	want := []string{"http-basic", "http-api-key", "sharepoint-online", "oauth2-generic", "oauth2-client-credentials", "microsoft-graph", "salesforce"}
 	for _, id := range want {
 		typ, err := Lookup(id, "type")
 		if err != nil {
 			t.Fatalf("Lookup(%s): %v", id, err)
 		}
-		if typ.AuthMethod.IsOAuth() != (typ.ID == "oauth2-generic" || typ.ID == "microsoft-graph" || typ.ID == "salesforce") {
+		if typ.AuthMethod.IsOAuth() != (typ.ID == "oauth2-generic" || typ.ID == "oauth2-client-credentials" || typ.ID == "microsoft-graph" || typ.ID == "salesforce") {
 			t.Errorf("%s: auth method %s", id, typ.AuthMethod)
 		}
 	}

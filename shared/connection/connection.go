@@ -76,6 +76,13 @@ type Connection struct {
 	SecretFields []string
 	// SecretVersion counts credential changes; it binds the sealed secret.
 	SecretVersion int64
+	// TokenExpiresAt is when the stored OAuth access token expires (zero:
+	// no token, or not an OAuth connection). Not a secret: the resolver and
+	// the expiry check read it without decrypting.
+	TokenExpiresAt time.Time
+	// LastUsedAt is when a workflow run last resolved the connection, to
+	// within the resolver's sampling interval (zero: never recorded).
+	LastUsedAt time.Time
 }
 
 // IsOwner reports whether user is one of the connection's owners.

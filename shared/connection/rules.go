@@ -121,3 +121,21 @@ func CanUse(u Use, conn *Connection) bool {
 	}
 	return false
 }
+
+// CanAuthorize says whether the caller may run the OAuth authorization of
+// conn (on creation or to reconnect it): for a shared connection whoever may
+// manage it; for a personal connection only its creator, whose account the
+// tokens then act as.
+func CanAuthorize(c identity.Caller, conn *Connection) bool {
+	if c.Tenant != conn.Tenant {
+		return false
+	}
+	if conn.Kind == Personal {
+		return c.User == conn.CreatedBy
+	}
+	return CanManage(c, conn)
+}
+
+// CanManageOAuthClients says whether the caller may register, change or
+// remove the tenant's OAuth clients: tenant administrators only.
+func CanManageOAuthClients(c identity.Caller) bool { return c.TenantAdmin }

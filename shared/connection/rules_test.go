@@ -110,3 +110,37 @@ func TestNormalizeAvailability(t *testing.T) {
 		}
 	}
 }
+
+func TestCanAuthorize(t *testing.T) {
+	shared := &Connection{Tenant: "t1", Kind: Shared, Owners: []string{"alice"}, CreatedBy: "alice",
+		Availability: Availability{Scope: ScopeSite, Site: "/sites/hr"}}
+	personal := &Connection{Tenant: "t1", Kind: Personal, Owners: []string{"bob"}, CreatedBy: "bob",
+		Availability: Availability{Scope: ScopePersonal}}
+	tests := []struct {
+		name   string
+		caller identity.Caller
+		conn   *Connection
+		want   bool
+	}{
+		{"shared owner", identity.Caller{Tenant: "t1", User: "alice"}, shared, true},
+		{"shared tenant admin", identity.Caller{Tenant: "t1", User: "root", TenantAdmin: true}, shared, true},
+		{"shared site collection admin", identity.Caller{Tenant: "t1", User: "sca", SiteCollections: []string{"/sites/it"}}, shared, true},
+		{"shared member", identity.Caller{Tenant: "t1", User: "carol", Sites: []string{"/sites/hr"}}, shared, false},
+		{"shared owner of another tenant", identity.Caller{Tenant: "t2", User: "alice"}, shared, false},
+		{"personal creator", identity.Caller{Tenant: "t1", User: "bob"}, personal, true},
+		// The tokens would act as the admin's account inside bob's personal connection.
+		{"personal tenant admin", identity.Caller{Tenant: "t1", User: "root", TenantAdmin: true}, personal, false},
+		{"personal creator of another tenant", identity.Caller{Tenant: "t2", User: "bob"}, personal, false},
+	}
+	for _, tt := range tests {
+		if got := CanAuthorize(tt.caller, tt.conn); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if CanManageOAuthClients(identity.Caller{Tenant: "t1", User: "sca", SiteCollections: []string{"/sites/hr"}}) {
+		t.Error("a site collection administrator may not manage OAuth clients")
+	}
+	if !CanManageOAuthClients(identity.Caller{Tenant: "t1", User: "root", TenantAdmin: true}) {
+		t.Error("a tenant administrator manages OAuth clients")
+	}
+}

@@ -1,5 +1,6 @@
 // Package store is the DynamoDB repository: one table, every item addressed
-// by a tenant-prefixed key, every change a conditional write.
+// by a tenant-prefixed key (the OAuth state excepted, see below), every
+// change a conditional write.
 //
 // # Key design
 //
@@ -8,14 +9,31 @@
 // Keys never contain caller input other than ids and canonical site paths,
 // and ids and tenants may not contain '#'.
 //
-//	item              pk                      sk             gsi1pk / gsi1sk                      gsi2pk / gsi2sk
-//	connection        T#<t>#C#<id>            CONN           T#<t>#A#TENANT / <id>                T#<t>#CONNS / <id>
-//	                                                         T#<t>#A#SC#<collection> / <id>
-//	                                                         T#<t>#A#SITE#<site> / <id>
-//	                                                         (none for personal connections)
-//	owner edge        T#<t>#C#<id>            OWNER#<user>   T#<t>#A#OWNER#<user> / <id>
-//	audit entry       T#<t>#C#<id>            AUDIT#<ulid>
-//	idempotency key   T#<t>#IDEM#<user>#<key> IDEM                                                  (expiresAt: 24 h)
+//	item             pk                          sk             gsi1pk / gsi1sk                  gsi2pk / gsi2sk
+//	connection       T#<t>#C#<id>                CONN           T#<t>#A#TENANT / <id>            T#<t>#CONNS / <id>
+//	                                                            T#<t>#A#SC#<collection> / <id>
+//	                                                            T#<t>#A#SITE#<site> / <id>
+//	                                                            (none for personal connections)
+//	owner edge       T#<t>#C#<id>                OWNER#<user>   T#<t>#A#OWNER#<user> / <id>
+//	audit entry      T#<t>#C#<id>                AUDIT#<ulid>
+//	idempotency key  T#<t>#IDEM#<user>#<key>     IDEM                                            (expiresAt: 24 h)
+//	refresh lease    T#<t>#C#<id>                LEASE#REFRESH                                   (expiresAt: lease end + 1 h)
+//	OAuth client     T#<t>#OAUTHCLIENT#<type>    CLIENT
+//	OAuth state      OAUTHSTATE#<sha256(state)>  STATE                                           (expiresAt: 10 min)
+//
+// The OAuth state is the one item without a tenant prefix: the callback
+// that consumes it is unauthenticated and learns the tenant from the item.
+// Its key is the base64url SHA-256 of the state, so the table never holds a
+// usable state; the PKCE verifier on it is sealed with the vault (subject
+// oauth-state/<key>), and a client registration's secret likewise (subject
+// oauth-client/<type>).
+//
+// Connection attributes written outside whole-item updates (UpdateItem SET,
+// never REMOVE, never an index attribute): the sealed token set with
+// secretVersion, secretFields, tokenExpiresAt (epoch seconds), status and
+// statusReason (PutTokens, MarkExpired); lastUsedAt (epoch seconds,
+// TouchLastUsed, which changes neither version nor updatedAt). Whole-item
+// updates carry them over, read with the version they are conditioned on.
 //
 // # Access patterns
 //
@@ -35,6 +53,18 @@
 //   - Idempotent create: the idempotency item is written in the same
 //     transaction as the connection, its owner edges and its audit entry,
 //     conditioned on not existing (or having expired).
+//   - OAuth registration of a tenant and type: GetItem(T#t#OAUTHCLIENT#type,
+//     CLIENT); put and delete conditioned on its version.
+//   - Start an authorization: PutItem of the state, attribute_not_exists.
+//     Complete it: DeleteItem conditioned on existing and expiresAtMs later
+//     than now (TTL deletes lazily; the emulator never does), returning the
+//     old item, so exactly one callback wins.
+//   - Refresh: PutItem of the lease conditioned on attribute_not_exists or
+//     leaseUntilMs <= now; release with DeleteItem conditioned on the owner.
+//     New tokens: UpdateItem conditioned on the secretVersion refreshed.
+//     Expiry: a transaction of the UpdateItem (conditioned on version and
+//     secretVersion), a ConditionCheck that the lease is still the caller's,
+//     and the audit entry.
 //
 // # Concurrency
 //

@@ -28,7 +28,12 @@ type DynamoDB interface {
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
+
+var _ DynamoDB = (*dynamodb.Client)(nil)
 
 // Index names, as in template.yaml.
 const (
@@ -119,12 +124,15 @@ type connItem struct {
 	Version       int64     `dynamodbav:"version"`
 	Status        string    `dynamodbav:"status"`
 	StatusReason  string    `dynamodbav:"statusReason,omitempty"`
-	Settings      string    `dynamodbav:"settings"` // JSON: keeps numbers and nesting exactly as given
-	SecretFields  []string  `dynamodbav:"secretFields"`
+	Settings      string    `dynamodbav:"settings"`               // JSON: keeps numbers and nesting exactly as given
+	SecretFields  []string  `dynamodbav:"secretFields,omitempty"` // absent when empty: minidyn reads an empty list back as another attribute's value
 	SecretVersion int64     `dynamodbav:"secretVersion"`
 	SecretKey     []byte    `dynamodbav:"secretKey,omitempty"`
 	SecretNonce   []byte    `dynamodbav:"secretNonce,omitempty"`
 	SecretCt      []byte    `dynamodbav:"secretCt,omitempty"`
+	// Epoch seconds, so conditions compare numbers.
+	TokenExpiresAt int64 `dynamodbav:"tokenExpiresAt,omitempty"`
+	LastUsedAt     int64 `dynamodbav:"lastUsedAt,omitempty"`
 }
 
 func toItem(r *Record) (connItem, error) {
@@ -142,9 +150,7 @@ func toItem(r *Record) (connItem, error) {
 		Version: c.Version, Status: string(c.Status), StatusReason: c.StatusReason,
 		Settings: string(settings), SecretFields: c.SecretFields, SecretVersion: c.SecretVersion,
 		SecretKey: r.Secret.EncryptedKey, SecretNonce: r.Secret.Nonce, SecretCt: r.Secret.Ciphertext,
-	}
-	if it.SecretFields == nil {
-		it.SecretFields = []string{}
+		TokenExpiresAt: epoch(c.TokenExpiresAt), LastUsedAt: epoch(c.LastUsedAt),
 	}
 	if aud := availabilityAudience(c); aud != "" {
 		it.GSI1PK, it.GSI1SK = audienceKey(c.Tenant, string(aud)), c.ID
@@ -159,6 +165,7 @@ func fromItem(it connItem) (*Record, error) {
 			Owners: it.Owners, CreatedBy: it.CreatedBy, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
 			Version: it.Version, Status: connection.Status(it.Status), StatusReason: it.StatusReason,
 			SecretFields: it.SecretFields, SecretVersion: it.SecretVersion,
+			TokenExpiresAt: fromEpoch(it.TokenExpiresAt), LastUsedAt: fromEpoch(it.LastUsedAt),
 		},
 		Secret: vault.Sealed{EncryptedKey: it.SecretKey, Nonce: it.SecretNonce, Ciphertext: it.SecretCt},
 	}
@@ -174,6 +181,21 @@ func fromItem(it connItem) (*Record, error) {
 		return nil, fmt.Errorf("store: settings of %s: %w", it.ID, err)
 	}
 	return r, nil
+}
+
+// epoch is t in Unix seconds; the zero time is 0 (omitted).
+func epoch(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromEpoch(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
 }
 
 func marshal(v any) (map[string]types.AttributeValue, error) {

@@ -1,0 +1,335 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/secret"
+	"github.com/connmgr/connmgr/shared/store"
+)
+
+// Token lifetimes when the provider's expires_in cannot be trusted.
+const (
+	// DefaultLifetime is assumed when a token response has no expires_in:
+	// the token is refreshed after an hour (less the resolver's skew), the
+	// common lifetime of access tokens. A provider whose tokens live
+	// shorter should send expires_in; until it does, calls made with a
+	// token it already expired fail at the API with 401 and the step retries.
+	DefaultLifetime = time.Hour
+	// MaxLifetime caps what a provider claims: a token is refreshed at
+	// least daily, which also keeps idle refresh tokens alive.
+	MaxLifetime = 24 * time.Hour
+)
+
+// DefaultHTTPTimeout bounds one token endpoint request.
+const DefaultHTTPTimeout = 10 * time.Second
+
+// Auth styles of a registration.
+const (
+	AuthStyleParams = "params"
+	AuthStyleHeader = "header"
+)
+
+// Provider is the OAuth client of one tenant for one connection type: the
+// type's endpoints and scopes overridden by the tenant's registration. It
+// holds the client secret as a secret.String (redacted in every output).
+type Provider struct {
+	Type         string
+	Grant        connection.AuthMethod
+	ClientID     string
+	AuthorizeURL string
+	TokenURL     string
+	Scopes       []string
+	AuthStyle    string
+	secret       secret.String
+	http         *http.Client
+	now          func() time.Time
+}
+
+// ProviderOptions are the seams of a Provider; zero values are defaults.
+type ProviderOptions struct {
+	// HTTPClient calls the token endpoint; default NewHTTPClient with
+	// public addresses only.
+	HTTPClient *http.Client
+	Now        func() time.Time
+}
+
+// ErrNotConfigured: the tenant has no usable OAuth client for the type.
+var ErrNotConfigured = apperr.E(apperr.Invalid, "oauth_client_missing", "no OAuth client is registered for this connection type; ask a tenant administrator to register one")
+
+// NewProvider merges the type's defaults with the registration. reg may be
+// nil when the type's defaults suffice (they never do for the client ID);
+// clientSecret may be nil for building authorize URLs only.
+func NewProvider(typ *connection.Type, reg *store.OAuthClient, clientSecret []byte, opts ProviderOptions) (*Provider, error) {
+	if !typ.AuthMethod.IsOAuth() {
+		return nil, apperr.InvalidField("type", "not_oauth", "connection type %s does not use OAuth", typ.ID)
+	}
+	p := &Provider{Type: typ.ID, Grant: typ.AuthMethod, AuthStyle: AuthStyleParams, http: opts.HTTPClient, now: opts.Now}
+	if p.http == nil {
+		p.http = NewHTTPClient(HTTPOptions{})
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if d := typ.OAuth; d != nil {
+		p.AuthorizeURL, p.TokenURL, p.Scopes = d.AuthorizeURL, d.TokenURL, slices.Clone(d.Scopes)
+	}
+	if reg == nil {
+		return nil, ErrNotConfigured
+	}
+	p.ClientID = reg.ClientID
+	if reg.AuthorizeURL != "" {
+		p.AuthorizeURL = reg.AuthorizeURL
+	}
+	if reg.TokenURL != "" {
+		p.TokenURL = reg.TokenURL
+	}
+	if len(reg.Scopes) > 0 {
+		p.Scopes = slices.Clone(reg.Scopes)
+	}
+	if reg.AuthStyle != "" {
+		p.AuthStyle = reg.AuthStyle
+	}
+	if p.ClientID == "" || p.TokenURL == "" || (p.Grant == connection.AuthOAuth2Code && p.AuthorizeURL == "") {
+		return nil, ErrNotConfigured
+	}
+	p.secret = secret.New(string(clientSecret))
+	return p, nil
+}
+
+// ScopesFor is the scope list for a connection: its own "scopes" setting
+// when it has one, else the provider's.
+func (p *Provider) ScopesFor(settings map[string]any) []string {
+	if raw, ok := settings["scopes"].([]any); ok && len(raw) > 0 {
+		out := make([]string, 0, len(raw))
+		for _, v := range raw {
+			if s, ok := v.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	return p.Scopes
+}
+
+func (p *Provider) config(redirectURI string, scopes []string) *oauth2.Config {
+	style := oauth2.AuthStyleInParams
+	if p.AuthStyle == AuthStyleHeader {
+		style = oauth2.AuthStyleInHeader
+	}
+	c := &oauth2.Config{ClientID: p.ClientID, RedirectURL: redirectURI, Scopes: scopes,
+		Endpoint: oauth2.Endpoint{AuthURL: p.AuthorizeURL, TokenURL: p.TokenURL, AuthStyle: style}}
+	c.ClientSecret = p.secret.Reveal()
+	return c
+}
+
+func (p *Provider) ctx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, p.http)
+}
+
+// AuthCodeURL is the URL that sends the user to the provider: response type
+// code, the exact redirect URI, the state and the S256 challenge of verifier.
+func (p *Provider) AuthCodeURL(state, verifier, redirectURI string, scopes []string) string {
+	return p.config(redirectURI, scopes).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
+}
+
+// Exchange trades an authorization code for tokens, proving possession of
+// the PKCE verifier and sending the exact redirect URI of the request.
+func (p *Provider) Exchange(ctx context.Context, code, verifier, redirectURI string) (*TokenSet, error) {
+	if p.secret.IsZero() {
+		return nil, errors.New("oauth.Exchange: provider built without the client secret")
+	}
+	tok, err := p.config(redirectURI, nil).Exchange(p.ctx(ctx), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, fmt.Errorf("oauth.Exchange %s: %w", p.Type, providerError(err))
+	}
+	return p.tokenSet(tok, ""), nil
+}
+
+// Refresh uses a refresh token. When the response carries no new refresh
+// token the old one is kept.
+func (p *Provider) Refresh(ctx context.Context, refreshToken string, scopes []string) (*TokenSet, error) {
+	if p.secret.IsZero() {
+		return nil, errors.New("oauth.Refresh: provider built without the client secret")
+	}
+	if refreshToken == "" {
+		return nil, fmt.Errorf("oauth.Refresh %s: %w", p.Type, &Error{Code: "no_refresh_token", Rejected: true})
+	}
+	// An already-expired token makes the source refresh at once.
+	src := p.config("", scopes).TokenSource(p.ctx(ctx), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
+	tok, err := src.Token()
+	if err != nil {
+		return nil, fmt.Errorf("oauth.Refresh %s: %w", p.Type, providerError(err))
+	}
+	return p.tokenSet(tok, refreshToken), nil
+}
+
+// ClientCredentials runs the client credentials grant.
+func (p *Provider) ClientCredentials(ctx context.Context, scopes []string) (*TokenSet, error) {
+	if p.secret.IsZero() {
+		return nil, errors.New("oauth.ClientCredentials: provider built without the client secret")
+	}
+	style := oauth2.AuthStyleInParams
+	if p.AuthStyle == AuthStyleHeader {
+		style = oauth2.AuthStyleInHeader
+	}
+	cc := &clientcredentials.Config{ClientID: p.ClientID, ClientSecret: p.secret.Reveal(), TokenURL: p.TokenURL, Scopes: scopes, AuthStyle: style}
+	tok, err := cc.Token(p.ctx(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("oauth.ClientCredentials %s: %w", p.Type, providerError(err))
+	}
+	return p.tokenSet(tok, ""), nil
+}
+
+// tokenSet computes the expiry from expires_in on our own clock (x/oauth2
+// uses the wall clock), assuming DefaultLifetime when it is missing and
+// capping it at MaxLifetime.
+func (p *Provider) tokenSet(tok *oauth2.Token, oldRefresh string) *TokenSet {
+	now := p.now().UTC()
+	rt := tok.RefreshToken
+	if rt == "" {
+		rt = oldRefresh
+	}
+	t := &TokenSet{accessToken: secret.New(tok.AccessToken), refreshToken: secret.New(rt), tokenType: tok.TokenType, obtainedAt: now}
+	life := time.Duration(tok.ExpiresIn) * time.Second
+	switch {
+	case tok.ExpiresIn <= 0:
+		life, t.expiryAssumed = DefaultLifetime, true
+	case tok.ExpiresIn > int64(MaxLifetime/time.Second):
+		life = MaxLifetime
+	}
+	t.expiresAt = now.Add(life)
+	if sc, ok := tok.Extra("scope").(string); ok {
+		t.scope = sc
+	}
+	return t
+}
+
+func (p Provider) describe() string {
+	return fmt.Sprintf("oauth.Provider{type:%s clientId:%s tokenUrl:%s clientSecret:%s}", p.Type, p.ClientID, p.TokenURL, present(p.secret))
+}
+
+// String redacts the client secret.
+func (p Provider) String() string { return p.describe() }
+
+// GoString redacts the client secret.
+func (p Provider) GoString() string { return p.describe() }
+
+// Format redacts the client secret for every verb.
+func (p Provider) Format(f fmt.State, _ rune) { io.WriteString(f, p.describe()) }
+
+// LogValue redacts the client secret.
+func (p Provider) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("type", p.Type), slog.String("clientId", p.ClientID), slog.String("tokenUrl", p.TokenURL))
+}
+
+// MarshalJSON redacts the client secret.
+func (p Provider) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf(`{"type":%q,"clientId":%q,"tokenUrl":%q}`, p.Type, p.ClientID, p.TokenURL)), nil
+}
+
+// Error is a failed token request: the provider's RFC 6749 error code (or
+// one of ours: server_error, rate_limited, unreachable, invalid_response)
+// and the HTTP status. It never holds a description or a body: providers
+// echo request values (codes, even client secrets) in them.
+type Error struct {
+	Code   string
+	Status int
+	// Rejected: the provider refused the grant or the client; trying again
+	// will not help, someone must re-authorize or fix the registration.
+	Rejected bool
+	cause    error // transport errors only
+}
+
+func (e *Error) Error() string {
+	s := "oauth provider: " + e.Code
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+// Transient reports whether trying again later may succeed.
+func (e *Error) Transient() bool { return !e.Rejected }
+
+// RevokesGrant reports whether the error means the stored grant (refresh
+// token) is dead, so the connection needs re-authorization.
+func (e *Error) RevokesGrant() bool { return e.Code == "invalid_grant" }
+
+// AsError finds the provider error in err's chain.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// providerError maps whatever x/oauth2 returned, dropping anything that
+// could quote a secret.
+func providerError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		code := sanitizeCode(re.ErrorCode)
+		switch {
+		case code != "":
+		case status == http.StatusTooManyRequests:
+			code = "rate_limited"
+		case status >= 500:
+			code = "server_error"
+		default:
+			code = "invalid_response"
+		}
+		e := &Error{Code: code, Status: status}
+		switch code {
+		case "temporarily_unavailable", "server_error", "slow_down", "rate_limited":
+		default:
+			e.Rejected = status < 500 && status != http.StatusTooManyRequests
+		}
+		return e
+	}
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// Transport failures name the token URL and the network error only.
+		return &Error{Code: "unreachable", cause: err}
+	}
+	// x/oauth2's own parse errors may quote the response: keep none of it.
+	return &Error{Code: "invalid_response"}
+}
+
+// sanitizeCode keeps an error code only if it looks like one.
+func sanitizeCode(c string) string {
+	if c == "" || len(c) > 64 {
+		return ""
+	}
+	for _, r := range c {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return "invalid_error_code"
+		}
+	}
+	return strings.ToLower(c)
+}

@@ -1,0 +1,275 @@
+package oauth
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/identity"
+	"github.com/connmgr/connmgr/shared/secret"
+	"github.com/connmgr/connmgr/shared/store"
+	"github.com/connmgr/connmgr/shared/vault"
+)
+
+// Sealer encrypts secrets (vault.Sealer).
+type Sealer interface {
+	Seal(ctx context.Context, b vault.Binding, plaintext []byte) (vault.Sealed, error)
+}
+
+// Opener decrypts secrets (vault.Opener).
+type Opener interface {
+	Open(ctx context.Context, b vault.Binding, s vault.Sealed) ([]byte, error)
+}
+
+// ClientStore is what the Registry needs of the store.
+type ClientStore interface {
+	GetOAuthClient(ctx context.Context, tenant, typ string) (*store.OAuthClient, error)
+	PutOAuthClient(ctx context.Context, c *store.OAuthClient, expected int64) error
+	DeleteOAuthClient(ctx context.Context, tenant, typ string, expected int64) error
+}
+
+var _ ClientStore = (*store.Store)(nil)
+
+// Registry manages tenants' OAuth client registrations: the endpoints a
+// tenant administrator uses (for example PUT, GET and DELETE
+// /oauth-clients/{type}). The client secret is sealed on the way in and
+// never comes out.
+type Registry struct {
+	store  ClientStore
+	sealer Sealer
+	now    func() time.Time
+	// allowLoopbackHTTP admits http:// URLs on loopback hosts (the local
+	// provider of `make dev`); production keeps https only.
+	allowLoopbackHTTP bool
+}
+
+// RegistryOptions adjust a Registry.
+type RegistryOptions struct {
+	Now func() time.Time
+	// AllowLoopbackHTTP admits http://127.0.0.1 and http://localhost
+	// endpoints; set only by the local runtime.
+	AllowLoopbackHTTP bool
+}
+
+// NewRegistry returns a Registry. The sealer needs kms:GenerateDataKey only.
+func NewRegistry(st ClientStore, sealer Sealer, opts RegistryOptions) *Registry {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Registry{store: st, sealer: sealer, now: opts.Now, allowLoopbackHTTP: opts.AllowLoopbackHTTP}
+}
+
+// ClientInput is a registration as a tenant administrator sends it.
+// ClientSecret is write-only: required on creation, kept when empty on an
+// update; as a secret.String it never prints.
+type ClientInput struct {
+	ClientID     string        `json:"clientId"`
+	ClientSecret secret.String `json:"clientSecret,omitempty"`
+	AuthorizeURL string        `json:"authorizeUrl,omitempty"`
+	TokenURL     string        `json:"tokenUrl,omitempty"`
+	Scopes       []string      `json:"scopes,omitempty"`
+	AuthStyle    string        `json:"authStyle,omitempty"`
+}
+
+// ClientView is a registration as the API shows it: no secret, only
+// whether one is set.
+type ClientView struct {
+	Type         string    `json:"type"`
+	ClientID     string    `json:"clientId"`
+	ClientSecret bool      `json:"clientSecretSet"`
+	AuthorizeURL string    `json:"authorizeUrl,omitempty"`
+	TokenURL     string    `json:"tokenUrl,omitempty"`
+	Scopes       []string  `json:"scopes,omitempty"`
+	AuthStyle    string    `json:"authStyle"`
+	Version      int64     `json:"version"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+	UpdatedBy    string    `json:"updatedBy"`
+}
+
+func viewOf(c *store.OAuthClient) *ClientView {
+	style := c.AuthStyle
+	if style == "" {
+		style = AuthStyleParams
+	}
+	return &ClientView{Type: c.Type, ClientID: c.ClientID, ClientSecret: !c.Secret.IsZero(), AuthorizeURL: c.AuthorizeURL,
+		TokenURL: c.TokenURL, Scopes: c.Scopes, AuthStyle: style, Version: c.Version, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy}
+}
+
+var errForbidden = apperr.E(apperr.Forbidden, "forbidden", "only tenant administrators manage OAuth clients")
+
+func oauthType(typeID string) (*connection.Type, error) {
+	typ, err := connection.Lookup(typeID, "type")
+	if err != nil {
+		return nil, err
+	}
+	if !typ.AuthMethod.IsOAuth() {
+		return nil, apperr.InvalidField("type", "not_oauth", "connection type %s does not use OAuth", typ.ID)
+	}
+	return typ, nil
+}
+
+// Get returns the tenant's registration for typeID.
+func (r *Registry) Get(ctx context.Context, caller identity.Caller, typeID string) (*ClientView, error) {
+	if !connection.CanManageOAuthClients(caller) {
+		return nil, errForbidden
+	}
+	if _, err := oauthType(typeID); err != nil {
+		return nil, err
+	}
+	c, err := r.store.GetOAuthClient(ctx, caller.Tenant, typeID)
+	if err != nil {
+		return nil, err
+	}
+	return viewOf(c), nil
+}
+
+// List returns the tenant's registrations, one per OAuth type that has one.
+func (r *Registry) List(ctx context.Context, caller identity.Caller) ([]*ClientView, error) {
+	if !connection.CanManageOAuthClients(caller) {
+		return nil, errForbidden
+	}
+	var out []*ClientView
+	for _, t := range connection.Types() {
+		if !t.AuthMethod.IsOAuth() {
+			continue
+		}
+		c, err := r.store.GetOAuthClient(ctx, caller.Tenant, t.ID)
+		if apperr.Is(err, apperr.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, viewOf(c))
+	}
+	return out, nil
+}
+
+// Put creates (ifMatch 0) or replaces (ifMatch = the version read) the
+// registration for typeID.
+func (r *Registry) Put(ctx context.Context, caller identity.Caller, typeID string, in ClientInput, ifMatch int64) (*ClientView, error) {
+	if !connection.CanManageOAuthClients(caller) {
+		return nil, errForbidden
+	}
+	typ, err := oauthType(typeID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.validate(typ, &in); err != nil {
+		return nil, err
+	}
+	next := &store.OAuthClient{Tenant: caller.Tenant, Type: typ.ID, ClientID: in.ClientID, AuthorizeURL: in.AuthorizeURL,
+		TokenURL: in.TokenURL, Scopes: in.Scopes, AuthStyle: in.AuthStyle, Version: ifMatch + 1,
+		UpdatedAt: r.now().UTC(), UpdatedBy: caller.User}
+	if ifMatch != 0 {
+		prev, err := r.store.GetOAuthClient(ctx, caller.Tenant, typ.ID)
+		if err != nil {
+			return nil, err
+		}
+		if prev.Version != ifMatch {
+			return nil, apperr.E(apperr.PreconditionFailed, "version_mismatch", "the OAuth client was changed by someone else; read it again")
+		}
+		next.Secret, next.SecretVersion = prev.Secret, prev.SecretVersion
+	} else if in.ClientSecret.IsZero() {
+		return nil, apperr.InvalidField("clientSecret", "required", "clientSecret is required")
+	}
+	if !in.ClientSecret.IsZero() {
+		next.SecretVersion++
+		pt := []byte(in.ClientSecret.Reveal())
+		next.Secret, err = r.sealer.Seal(ctx, next.SecretBinding(), pt)
+		clear(pt)
+		if err != nil {
+			return nil, fmt.Errorf("oauth.Registry.Put %s: %w", typ.ID, err)
+		}
+	}
+	if err := r.store.PutOAuthClient(ctx, next, ifMatch); err != nil {
+		return nil, err
+	}
+	return viewOf(next), nil
+}
+
+// Delete removes the registration at version ifMatch. Connections of the
+// type keep their tokens but cannot refresh until a client is registered.
+func (r *Registry) Delete(ctx context.Context, caller identity.Caller, typeID string, ifMatch int64) error {
+	if !connection.CanManageOAuthClients(caller) {
+		return errForbidden
+	}
+	if _, err := oauthType(typeID); err != nil {
+		return err
+	}
+	if ifMatch <= 0 {
+		return apperr.E(apperr.PreconditionRequired, "if_match_required", "send If-Match with the version read")
+	}
+	return r.store.DeleteOAuthClient(ctx, caller.Tenant, typeID, ifMatch)
+}
+
+func (r *Registry) validate(typ *connection.Type, in *ClientInput) error {
+	in.ClientID = strings.TrimSpace(in.ClientID)
+	if in.ClientID == "" || len(in.ClientID) > 512 {
+		return apperr.InvalidField("clientId", "required", "clientId is required (at most 512 characters)")
+	}
+	if len(in.ClientSecret.Reveal()) > 4096 {
+		return apperr.InvalidField("clientSecret", "invalid_value", "clientSecret is at most 4096 characters")
+	}
+	for _, f := range []struct {
+		name string
+		v    string
+	}{{"authorizeUrl", in.AuthorizeURL}, {"tokenUrl", in.TokenURL}} {
+		if f.v != "" {
+			if err := r.checkEndpoint(f.name, f.v); err != nil {
+				return err
+			}
+		}
+	}
+	if typ.AuthMethod == connection.AuthOAuth2Code && in.AuthorizeURL == "" && (typ.OAuth == nil || typ.OAuth.AuthorizeURL == "") {
+		return apperr.InvalidField("authorizeUrl", "required", "this connection type has no default authorization endpoint: authorizeUrl is required")
+	}
+	if in.TokenURL == "" && (typ.OAuth == nil || typ.OAuth.TokenURL == "") {
+		return apperr.InvalidField("tokenUrl", "required", "this connection type has no default token endpoint: tokenUrl is required")
+	}
+	if len(in.Scopes) > 50 {
+		return apperr.InvalidField("scopes", "invalid_value", "at most 50 scopes")
+	}
+	for _, s := range in.Scopes {
+		if s == "" || len(s) > 256 || strings.ContainsAny(s, " \t\r\n") {
+			return apperr.InvalidField("scopes", "invalid_value", "a scope is 1 to 256 characters without spaces")
+		}
+	}
+	switch in.AuthStyle {
+	case "", AuthStyleParams, AuthStyleHeader:
+	default:
+		return apperr.InvalidField("authStyle", "invalid_value", "authStyle is params or header")
+	}
+	return nil
+}
+
+// checkEndpoint accepts absolute https URLs without credentials or a
+// fragment (and http on loopback when allowed).
+func (r *Registry) checkEndpoint(field, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || len(raw) > 2048 || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return apperr.InvalidField(field, "invalid_url", "%s must be an absolute https URL without credentials or fragment", field)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if r.allowLoopbackHTTP && isLoopback(u.Hostname()) {
+			return nil
+		}
+	}
+	return apperr.InvalidField(field, "invalid_url", "%s must be an https URL", field)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

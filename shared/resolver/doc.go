@@ -1,0 +1,34 @@
+// Package resolver turns a workflow step's request for a connection into the
+// credential the connector needs, or a typed failure saying whether the run
+// must suspend (authentication failure) or the step may retry (transient).
+//
+// # The hot path
+//
+// One strongly consistent GetItem of the connection (the sealed secret is on
+// the item) and, while the data key is in the vault.KeyCache, no KMS call.
+// Last-used time is recorded in the background at most once per connection
+// per LastUsedInterval per instance, never on the request's path.
+//
+// # Refresh
+//
+// An OAuth access token expiring within RefreshSkew (60 s) is refreshed
+// before it is handed out. Exactly one instance refreshes: it must hold the
+// connection's lease (a conditional DynamoDB item with an expiry, see
+// store.AcquireLease); the others poll with backoff for at most MaxWait and
+// re-read the stored token. A holder that dies leaves a lease that simply
+// expires; the next caller takes over. The holder re-reads the item after
+// taking the lease (someone may have just finished), calls the provider
+// with a deadline inside its lease, and stores the new tokens conditioned on
+// the secret version it refreshed, so nothing it does can overwrite a newer
+// token. When the provider answers invalid_grant the item is read again: if
+// another process stored a new token meanwhile, that token is used and the
+// connection stays active; only when the rejected token is still the stored
+// one is the connection marked expired (with the provider's error code, and
+// only while the lease is still held).
+//
+// # What it must never do
+//
+// Put a secret in a log line, an error, a failure or any JSON but the
+// explicit wire form (Credential.MarshalWire, Resolver.Invoke). Credential
+// redacts itself in fmt, slog and encoding/json.
+package resolver

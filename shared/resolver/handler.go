@@ -1,0 +1,115 @@
+package resolver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/oauth"
+)
+
+// Operations of the resolve function. It is the only function whose role
+// may kms:Decrypt, so every use of a plaintext secret happens in it: the
+// public callback route and the scheduled check invoke it rather than
+// decrypting themselves.
+const (
+	OpResolve               = "resolve" // the default
+	OpRefreshIfDue          = "refreshIfDue"
+	OpCompleteAuthorization = "completeAuthorization"
+)
+
+// Request is the resolve function's event. A bare Input (no op) resolves.
+//
+//	{"tenant": "t1", "connectionId": "01H…", "runId": …, "stepId": …, "workflowId": …, "site": "/sites/hr", "runOwner": "alice"}
+//	{"op": "refreshIfDue", "tenant": "t1", "connectionId": "01H…", "withinSeconds": 900}
+//	{"op": "completeAuthorization", "authorization": {"state": …, "code": …, "error": …, "redirectUri": …}}
+type Request struct {
+	Op string `json:"op,omitempty"`
+	Input
+	WithinSeconds int64                `json:"withinSeconds,omitempty"`
+	Authorization *oauth.CallbackInput `json:"authorization,omitempty"`
+}
+
+// Handler serves the resolve function's operations.
+type Handler struct {
+	Resolver *Resolver
+	// Callback completes authorizations; nil refuses the operation.
+	Callback *oauth.Callback
+}
+
+// ErrorBody is a completed authorization's failure: the stable code, a
+// safe message and the HTTP status the callback page answers with.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Status  int    `json:"status"`
+}
+
+// AuthorizedConnection is what the callback needs to render its page and
+// emit the change event.
+type AuthorizedConnection struct {
+	Tenant        string            `json:"tenant"`
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Status        connection.Status `json:"status"`
+	Version       int64             `json:"version"`
+	SecretVersion int64             `json:"secretVersion"`
+	User          string            `json:"user"`
+}
+
+// Handle runs one request and returns the wire response; the error is
+// non-nil only for an event that is not JSON of this shape. Responses:
+//
+//	resolve:               see Resolver.Invoke
+//	refreshIfDue:          {"ok": true, "refreshed": bool, "expiresAt": …} or {"ok": false, "failure": {…}}
+//	completeAuthorization: {"ok": true, "connection": {…}} or {"ok": false, "error": {"code", "message", "status"}}
+func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (json.RawMessage, error) {
+	var req Request
+	if err := json.Unmarshal(event, &req); err != nil {
+		return nil, errors.New("resolver: the event is not a resolve request")
+	}
+	switch req.Op {
+	case "", OpResolve:
+		return h.Resolver.Invoke(ctx, req.Input)
+	case OpRefreshIfDue:
+		r, err := h.Resolver.RefreshIfDue(ctx, req.Tenant, req.ConnectionID, time.Duration(req.WithinSeconds)*time.Second)
+		if err != nil {
+			return json.Marshal(struct {
+				OK      bool     `json:"ok"`
+				Failure *Failure `json:"failure"`
+			}{false, AsFailure(err)})
+		}
+		var exp *time.Time
+		if !r.ExpiresAt.IsZero() {
+			exp = &r.ExpiresAt
+		}
+		return json.Marshal(struct {
+			OK        bool       `json:"ok"`
+			Refreshed bool       `json:"refreshed"`
+			ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+		}{true, r.Refreshed, exp})
+	case OpCompleteAuthorization:
+		if h.Callback == nil || req.Authorization == nil {
+			return nil, errors.New("resolver: completeAuthorization is not served here or has no authorization")
+		}
+		done, err := h.Callback.Complete(ctx, *req.Authorization)
+		if err != nil {
+			e := apperr.As(err)
+			h.Resolver.log.Info("authorization not completed", "code", e.Code, "error", err.Error())
+			return json.Marshal(struct {
+				OK    bool      `json:"ok"`
+				Error ErrorBody `json:"error"`
+			}{false, ErrorBody{Code: e.Code, Message: e.Message, Status: e.Kind.Status()}})
+		}
+		c := done.Conn
+		h.Resolver.log.Info("authorization completed", "tenant", c.Tenant, "connection", c.ID, "user", done.User, "secretVersion", c.SecretVersion)
+		return json.Marshal(struct {
+			OK         bool                 `json:"ok"`
+			Connection AuthorizedConnection `json:"connection"`
+		}{true, AuthorizedConnection{Tenant: c.Tenant, ID: c.ID, Name: c.Name, Status: c.Status, Version: c.Version, SecretVersion: c.SecretVersion, User: done.User}})
+	}
+	return nil, errors.New("resolver: unknown op")
+}

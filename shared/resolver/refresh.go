@@ -1,0 +1,221 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/oauth"
+	"github.com/connmgr/connmgr/shared/store"
+	"github.com/connmgr/connmgr/shared/vault"
+)
+
+// outcome is a token set after refresh; mine says this call obtained it.
+type outcome struct {
+	tokens *oauth.TokenSet
+	mine   bool
+}
+
+func (r *Resolver) refresh(ctx context.Context, rec *store.Record, typ *connection.Type) (*oauth.TokenSet, error) {
+	o, err := r.refreshWithin(ctx, rec, typ, r.cfg.RefreshSkew)
+	if err != nil {
+		return nil, err
+	}
+	return o.tokens, nil
+}
+
+// refreshWithin gets a token that does not expire within `within`: by
+// refreshing under the lease, or by waiting for the instance that holds it.
+func (r *Resolver) refreshWithin(ctx context.Context, rec *store.Record, typ *connection.Type, within time.Duration) (outcome, error) {
+	tenant, id := rec.Conn.Tenant, rec.Conn.ID
+	owner := randomID()
+	seen := rec.Conn.SecretVersion
+	var waited time.Duration
+	backoff := firstBackoff
+	for {
+		ok, err := r.cfg.Store.AcquireLease(ctx, tenant, id, owner, r.cfg.LeaseTTL)
+		if err != nil {
+			return outcome{}, classify(err, id)
+		}
+		if ok {
+			return r.refreshHolding(ctx, owner, typ, within, tenant, id)
+		}
+		// Another instance is refreshing: wait, then look at what is stored.
+		if waited >= r.cfg.MaxWait {
+			return outcome{}, fail(CodeRefreshInProgress, id, fmt.Errorf("waited %s for another instance's refresh", waited))
+		}
+		d := min(backoff, r.cfg.MaxWait-waited)
+		if err := r.cfg.Sleep(ctx, d); err != nil {
+			return outcome{}, fail(CodeRefreshInProgress, id, err)
+		}
+		waited += d
+		backoff = min(backoff*2, maxBackoff)
+		cur, err := r.cfg.Store.Get(ctx, tenant, id)
+		if err != nil {
+			return outcome{}, classify(err, id)
+		}
+		if f := statusFailure(&cur.Conn, typ); f != nil {
+			return outcome{}, f // for example the holder was told invalid_grant and marked it expired
+		}
+		if cur.Conn.SecretVersion != seen {
+			ts, err := r.tokens(ctx, cur)
+			if err != nil {
+				return outcome{}, err
+			}
+			if !ts.Due(r.cfg.Now(), within) {
+				return outcome{tokens: ts}, nil
+			}
+			seen = cur.Conn.SecretVersion
+		}
+	}
+}
+
+// refreshHolding runs while owner holds the lease.
+func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connection.Type, within time.Duration, tenant, id string) (outcome, error) {
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := r.cfg.Store.ReleaseLease(rctx, tenant, id, owner); err != nil {
+			r.log.Warn("refresh lease not released; it expires by itself", slog.String("tenant", tenant), slog.String("connection", id), slog.String("error", err.Error()))
+		}
+	}()
+	// Only real time bounds the provider call: it must end inside the lease.
+	deadline := time.Now().Add(r.cfg.LeaseTTL - leaseMargin)
+	// Read again under the lease: the previous holder may have just finished.
+	rec, err := r.cfg.Store.Get(ctx, tenant, id)
+	if err != nil {
+		return outcome{}, classify(err, id)
+	}
+	if f := statusFailure(&rec.Conn, typ); f != nil {
+		return outcome{}, f
+	}
+	ts, err := r.tokens(ctx, rec)
+	if err != nil {
+		return outcome{}, err
+	}
+	if !ts.Due(r.cfg.Now(), within) {
+		return outcome{tokens: ts}, nil
+	}
+	p, err := r.providerFor(ctx, tenant, id, typ)
+	if err != nil {
+		return outcome{}, classify(err, id)
+	}
+	pctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var next *oauth.TokenSet
+	scopes := p.ScopesFor(rec.Conn.Settings)
+	if typ.AuthMethod == connection.AuthOAuth2Client {
+		next, err = p.ClientCredentials(pctx, scopes)
+	} else {
+		next, err = p.Refresh(pctx, ts.RefreshToken(), scopes)
+	}
+	if err != nil {
+		return r.rejected(ctx, owner, rec, typ, within, err)
+	}
+	if err := r.store(ctx, rec, next); err != nil {
+		if errors.Is(err, store.ErrSecretChanged) {
+			// Someone stored other credentials (a reconnect) while we
+			// refreshed; theirs stay. Ours are valid: hand them out this once.
+			r.log.Warn("refreshed tokens not stored: the connection was reconnected meanwhile", slog.String("tenant", tenant), slog.String("connection", id))
+			return outcome{tokens: next, mine: true}, nil
+		}
+		// The provider may have rotated the refresh token: losing it
+		// breaks the connection at the next refresh. Say so loudly.
+		r.log.Error("refreshed tokens not stored", slog.String("tenant", tenant), slog.String("connection", id), slog.String("error", err.Error()))
+		return outcome{tokens: next, mine: true}, nil
+	}
+	r.log.Info("token refreshed", slog.String("tenant", tenant), slog.String("connection", id), slog.Int64("secretVersion", rec.Conn.SecretVersion+1),
+		slog.Time("expiresAt", next.ExpiresAt()), slog.Bool("expiryAssumed", next.ExpiryAssumed()))
+	return outcome{tokens: next, mine: true}, nil
+}
+
+// store seals and writes the new tokens, conditioned on the secret version
+// refreshed; transient store failures are retried a few times.
+func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.TokenSet) error {
+	c := &rec.Conn
+	pt, err := next.Encode()
+	if err != nil {
+		return err
+	}
+	sealed, err := r.cfg.Sealer.Seal(ctx, vault.Binding{Tenant: c.Tenant, Subject: c.ID, Version: c.SecretVersion + 1}, pt)
+	clear(pt)
+	if err != nil {
+		return err
+	}
+	w := store.TokenWrite{Tenant: c.Tenant, ID: c.ID, FromSecretVersion: c.SecretVersion, Secret: sealed,
+		SecretFields: next.SecretFields(), TokenExpiresAt: next.ExpiresAt()}
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err = r.cfg.Store.PutTokens(ctx, w)
+		k := apperr.KindOf(err)
+		if err == nil || attempt == 3 || (k != apperr.Throttled && k != apperr.Unavailable && k != apperr.Internal) {
+			return err
+		}
+		if serr := r.cfg.Sleep(ctx, backoff); serr != nil {
+			return err
+		}
+		backoff *= 2
+	}
+}
+
+// rejected handles a failed provider call made under the lease.
+func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record, typ *connection.Type, within time.Duration, cause error) (outcome, error) {
+	id := rec.Conn.ID
+	f := classify(cause, id)
+	pe, ok := oauth.AsError(cause)
+	if !ok || !pe.Rejected {
+		return outcome{}, f // transient: nothing to mark, the lease is released
+	}
+	for range 3 {
+		// Another process may have stored a new token while ours was being
+		// refused (a reconnect, or a refresher whose lease we outlived).
+		cur, err := r.cfg.Store.Get(ctx, rec.Conn.Tenant, id)
+		if err != nil {
+			return outcome{}, classify(err, id)
+		}
+		if cur.Conn.SecretVersion != rec.Conn.SecretVersion {
+			if sf := statusFailure(&cur.Conn, typ); sf != nil {
+				return outcome{}, sf
+			}
+			ts, err := r.tokens(ctx, cur)
+			if err != nil {
+				return outcome{}, err
+			}
+			if !ts.Due(r.cfg.Now(), within) {
+				r.log.Info("refresh rejected, but a newer token is stored: using it", slog.String("tenant", rec.Conn.Tenant),
+					slog.String("connection", id), slog.String("providerCode", pe.Code))
+				return outcome{tokens: ts}, nil
+			}
+			return outcome{}, f
+		}
+		if !pe.RevokesGrant() || cur.Conn.Status == connection.StatusExpired {
+			return outcome{}, f
+		}
+		now := r.cfg.Now().UTC()
+		err = r.cfg.Store.MarkExpired(ctx, store.ExpiredMark{
+			Tenant: rec.Conn.Tenant, ID: id, SecretVersion: rec.Conn.SecretVersion, ExpectedVersion: cur.Conn.Version,
+			Reason: pe.Code, LeaseOwner: owner,
+			Audit: connection.AuditEntry{ID: r.cfg.NewID(), At: now, Actor: "system:resolver", Action: connection.ActionExpired,
+				Version: cur.Conn.Version + 1, Changes: []string{"status"},
+				Details: map[string]string{"reason": pe.Code, "secretVersion": fmt.Sprint(rec.Conn.SecretVersion)}},
+		})
+		if err == nil {
+			r.log.Warn("connection marked expired", slog.String("tenant", rec.Conn.Tenant), slog.String("connection", id),
+				slog.String("providerCode", pe.Code), slog.Int64("secretVersion", rec.Conn.SecretVersion))
+			if r.cfg.OnExpired != nil {
+				r.cfg.OnExpired(ctx, rec.Conn.Tenant, id, pe.Code)
+			}
+			return outcome{}, f
+		}
+		if !apperr.Is(err, apperr.PreconditionFailed) {
+			r.log.Warn("connection not marked expired", slog.String("tenant", rec.Conn.Tenant), slog.String("connection", id), slog.String("error", err.Error()))
+			return outcome{}, f
+		}
+		// The item moved on (an edit or a new secret): look again.
+	}
+	return outcome{}, f
+}
