@@ -52,3 +52,7 @@ clean:
 # --- SAM makefile builds: one target per function, writing $(ARTIFACTS_DIR)/bootstrap.
 build-ConnectionsFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/connections
+build-ResolveFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/resolve
+build-OauthCallbackFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/oauth-callback

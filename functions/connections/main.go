@@ -1,5 +1,6 @@
 // Command connections serves the connections HTTP API: connection CRUD,
-// connection types, availability, owners and audit.
+// connection types, availability, owners, audit, OAuth authorization and
+// client registrations, and connection tests.
 package main
 
 import (
@@ -8,6 +9,4 @@ import (
 	"github.com/connmgr/connmgr/shared/app"
 )
 
-func main() {
-	lambda.Start(app.FromEnv(app.FnConnections).MustRouter(app.FnConnections).Serve)
-}
+func main() { lambda.Start(app.Main(app.FnConnections)) }

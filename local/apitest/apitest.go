@@ -22,6 +22,7 @@ import (
 	"github.com/connmgr/connmgr/local/emulator"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/identity"
 )
@@ -54,7 +55,10 @@ func Start(t testing.TB, function string) *Env {
 	t.Cleanup(stack.Close)
 	e := &Env{t: t, Stack: stack, Clock: clock.New(), Logs: &Buffer{}, DDB: &emulator.Counter{}, KMS: &emulator.Counter{}}
 	cfg := app.Config{Function: function, TableName: stack.TableName, KMSKeyID: emulator.KeyAlias,
-		DynamoDBEndpoint: stack.DynamoDB.URL, KMSEndpoint: stack.KMS.URL}
+		DynamoDBEndpoint: stack.DynamoDB.URL, KMSEndpoint: stack.KMS.URL,
+		// Requests that reach the resolver are tested on the whole runtime (local/runtime).
+		OAuthRedirectURI: "http://127.0.0.1:3000/oauth/callback", ResolveFunction: "ResolveFunction",
+		TargetNetworks: httpaction.Loopback}
 	e.App, err = app.New(ctx, cfg, app.Options{
 		AWS: &stack.AWS, Now: e.Clock.Now, LogOutput: e.Logs,
 		DynamoDBOptions: []func(*dynamodb.Options){func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, e.DDB.Middleware) }},

@@ -43,6 +43,8 @@ type Signer struct {
 	key *rsa.PrivateKey
 	kid string
 	now func() time.Time
+	// OnMint, when set, sees the claims of every token minted.
+	OnMint func(Claims)
 }
 
 // New generates a key; now is the clock iat and exp are read from.
@@ -107,6 +109,9 @@ func (s *Signer) Mint(claims Claims) (token string, expires time.Time, err error
 	token, err = t.SignedString(s.key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("devauth: sign: %w", err)
+	}
+	if s.OnMint != nil {
+		s.OnMint(claims)
 	}
 	return token, expires, nil
 }

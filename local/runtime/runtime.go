@@ -21,12 +21,24 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
+
 	"github.com/connmgr/connmgr/local/clock"
 	"github.com/connmgr/connmgr/local/devauth"
 	"github.com/connmgr/connmgr/local/emulator"
+	"github.com/connmgr/connmgr/local/eventbus"
 	"github.com/connmgr/connmgr/local/gateway"
+	"github.com/connmgr/connmgr/local/lambdaserver"
+	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/httpapi"
+	"github.com/connmgr/connmgr/shared/identity"
+	"github.com/connmgr/connmgr/shared/oauth"
+	"github.com/connmgr/connmgr/shared/secret"
+	"github.com/connmgr/connmgr/shared/store"
+	"github.com/connmgr/connmgr/shared/vault"
 )
 
 // DefaultAddr is where `make dev` listens unless PORT says otherwise.
@@ -59,7 +71,18 @@ type Runtime struct {
 	Tokens    *devauth.Signer
 	Gateway   *gateway.Gateway
 	Functions []sam.Function // the HTTP functions served
+	// Lambda holds every function of the template, invoked by name (its
+	// logical id) through the Lambda API at LambdaURL or in-process.
+	Lambda    *lambdaserver.Registry
+	LambdaURL string
+	// Bus is the local EventBridge (rules and schedules from the template).
+	Bus *eventbus.Bus
+	// OAuth is the local OAuth 2 provider, registered as every tenant's
+	// client of the oauth2-generic type.
+	OAuth *oauthprovider.Provider
 
+	clients   *oauth.Registry
+	closers   []func()
 	srv       *http.Server
 	serveErr  chan error
 	closeOnce sync.Once
@@ -67,7 +90,7 @@ type Runtime struct {
 }
 
 // Start builds and serves the system; Close stops it.
-func Start(ctx context.Context, opts Options) (*Runtime, error) {
+func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
 	}
@@ -83,7 +106,6 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	logOut := &lockedWriter{w: opts.Log}
 	root := opts.Root
 	if root == "" {
-		var err error
 		if root, err = sam.FindRoot(); err != nil {
 			return nil, err
 		}
@@ -93,6 +115,15 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	rt := &Runtime{Template: tmpl, Clock: opts.Clock, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			rt.stop()
+		}
+	}()
+	all, err := tmpl.Functions()
+	if err != nil {
+		return nil, err
+	}
 	fns, jwtCfg, err := httpFunctions(tmpl)
 	if err != nil {
 		return nil, err
@@ -100,45 +131,101 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if rt.Tokens, err = devauth.New(opts.Clock.Now); err != nil {
 		return nil, err
 	}
+	// Listen first: the OAuth redirect URI is this address.
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: listen on %s: %w", opts.Addr, err)
+	}
+	rt.closers = append(rt.closers, func() { ln.Close() })
+	rt.URL = "http://" + ln.Addr().String()
+	logger := func(component string) *slog.Logger {
+		return slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: opts.LogLevel})).With(slog.String("component", component))
+	}
 	if rt.Stack, err = emulator.Start(ctx, tmpl, emulator.StackOptions{}); err != nil {
 		return nil, fmt.Errorf("runtime: emulators: %w", err)
 	}
+	rt.closers = append(rt.closers, rt.Stack.Close)
+	rt.Lambda = lambdaserver.NewRegistry(lambdaserver.Options{Clock: opts.Clock, Region: emulator.Region, AccountID: emulator.AccountID, Logger: logger("lambda")})
+	rt.closers = append(rt.closers, rt.Lambda.Close)
+	lsrv, err := lambdaserver.Start("", rt.Lambda)
+	if err != nil {
+		return nil, err
+	}
+	rt.closers = append(rt.closers, func() { lsrv.Close() })
+	rt.LambdaURL = lsrv.URL
+	if rt.OAuth, err = oauthprovider.Start(oauthprovider.Options{Now: opts.Clock.Now}); err != nil {
+		return nil, fmt.Errorf("runtime: OAuth provider: %w", err)
+	}
+	rt.closers = append(rt.closers, func() { rt.OAuth.Close() })
+	rules, err := tmpl.EventRules()
+	if err != nil {
+		return nil, err
+	}
+	if rt.Bus, err = eventbus.New(eventbus.Options{Rules: rules, Invoker: rt.Lambda, Clock: opts.Clock, Region: emulator.Region, AccountID: emulator.AccountID, Logger: logger("events")}); err != nil {
+		return nil, fmt.Errorf("runtime: event bus: %w", err)
+	}
+	rt.closers = append(rt.closers, rt.Bus.Close)
+	rt.clients = oauth.NewRegistry(store.New(rt.Stack.DynamoDBClient(), rt.Stack.TableName, opts.Clock.Now),
+		vault.NewSealer(rt.Stack.KMSClient(), emulator.KeyAlias), oauth.RegistryOptions{Now: opts.Clock.Now, AllowLoopbackHTTP: true})
+
+	routers := map[string]*httpapi.Router{}
+	for _, f := range all {
+		a, err := rt.buildApp(ctx, f, opts, logOut)
+		if err != nil {
+			return nil, err
+		}
+		h, err := a.Handler(f.Folder)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: %s: %w", f.LogicalID, err)
+		}
+		if err := rt.Lambda.Register(lambdaserver.Function{Name: f.LogicalID, Handler: lambda.NewHandler(h), Timeout: time.Duration(f.Timeout) * time.Second}); err != nil {
+			return nil, err
+		}
+		if f.IsHTTP() {
+			if routers[f.LogicalID], err = a.Router(f.Folder); err != nil {
+				return nil, fmt.Errorf("runtime: %s has HttpApi events in %s but app.Router(%q) fails: %w", f.LogicalID, sam.TemplateFile, f.Folder, err)
+			}
+		}
+	}
 	var gwFns []gateway.Function
 	for _, f := range fns {
-		gf, err := rt.buildFunction(ctx, f, opts, logOut)
+		gf, err := gatewayFunction(f, routers[f.LogicalID])
 		if err != nil {
-			rt.Stack.Close()
 			return nil, err
 		}
 		gwFns = append(gwFns, gf)
 	}
 	rt.Functions = fns
-	gwCfg := gateway.Config{
-		Functions: gwFns, Now: opts.Clock.Now, AccountID: emulator.AccountID,
-		Log: slog.New(slog.NewJSONHandler(logOut, nil)).With(slog.String("component", "gateway")),
-	}
+	gwCfg := gateway.Config{Functions: gwFns, Now: opts.Clock.Now, AccountID: emulator.AccountID, Log: logger("gateway")}
 	if jwtCfg != nil {
 		// The template's JwtIssuer and JwtAudience parameters take the local
 		// identity provider's values.
 		gwCfg.JWT = &gateway.JWT{Issuer: devauth.Issuer, Audience: []string{devauth.Audience}, Key: rt.Tokens.PublicKey}
 	}
 	if rt.Gateway, err = gateway.New(gwCfg); err != nil {
-		rt.Stack.Close()
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	ln, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		rt.Stack.Close()
-		return nil, fmt.Errorf("runtime: listen on %s: %w", opts.Addr, err)
+	// Every tenant that gets a token has the local provider as its
+	// oauth2-generic client, so the whole OAuth flow works on one machine.
+	rt.Tokens.OnMint = func(c devauth.Claims) {
+		if tid, _ := c["tid"].(string); tid != "" {
+			if err := rt.RegisterOAuthClient(context.Background(), tid); err != nil {
+				logger("runtime").Error("register the local OAuth client", slog.String("tenant", tid), slog.String("error", err.Error()))
+			}
+		}
 	}
-	rt.URL = "http://" + ln.Addr().String()
 	// Not a ServeMux: it would clean and redirect paths API Gateway passes on.
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == devauth.TokenPath {
+		switch r.URL.Path {
+		case devauth.TokenPath:
 			rt.Tokens.ServeHTTP(w, r)
-			return
+		case ClockPath:
+			rt.serveClock(w, r)
+		case EventsPath:
+			eventbus.EventsHandler(rt.Bus).ServeHTTP(w, r)
+		default:
+			rt.Gateway.ServeHTTP(w, r)
 		}
-		rt.Gateway.ServeHTTP(w, r)
 	})
 	rt.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -148,6 +235,20 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 		close(rt.serveErr)
 	}()
 	return rt, nil
+}
+
+// RegisterOAuthClient makes the local OAuth provider tenant's client of the
+// oauth2-generic type (no change when one is registered).
+func (rt *Runtime) RegisterOAuthClient(ctx context.Context, tenant string) error {
+	admin := identity.Caller{Tenant: tenant, User: "connmgr-local", TenantAdmin: true}
+	_, err := rt.clients.Put(ctx, admin, "oauth2-generic", oauth.ClientInput{
+		ClientID: rt.OAuth.ClientID(), ClientSecret: secret.New(rt.OAuth.ClientSecret()),
+		AuthorizeURL: rt.OAuth.AuthorizeURL(), TokenURL: rt.OAuth.TokenURL(), Scopes: []string{"openid", "offline_access"},
+	}, 0)
+	if apperr.Is(err, apperr.Conflict) {
+		return nil
+	}
+	return err
 }
 
 // httpFunctions are the template's functions with HttpApi routes, and the
@@ -202,22 +303,83 @@ func httpFunctions(tmpl *sam.Template) ([]sam.Function, *sam.JWTAuthorizer, erro
 	return fns, &jwt, nil
 }
 
-// buildFunction builds f's application the way its main does, over the
-// emulators, and checks its router against the template.
-func (rt *Runtime) buildFunction(ctx context.Context, f sam.Function, opts Options, logOut io.Writer) (gateway.Function, error) {
-	cfg := app.Config{
-		Function: f.Folder, LogLevel: opts.LogLevel,
-		TableName: rt.Stack.TableName, KMSKeyID: emulator.KeyAlias,
-		DynamoDBEndpoint: rt.Stack.DynamoDB.URL, KMSEndpoint: rt.Stack.KMS.URL,
+// buildApp builds f's application the way its main does: LoadConfig over
+// the template's environment for f, each reference resolved to its local
+// counterpart, with the optional endpoints pointing at the emulators.
+func (rt *Runtime) buildApp(ctx context.Context, f sam.Function, opts Options, logOut io.Writer) (*app.App, error) {
+	env := map[string]string{
+		app.EnvDynamoDBEndpoint: rt.Stack.DynamoDB.URL,
+		app.EnvKMSEndpoint:      rt.Stack.KMS.URL,
+		app.EnvLambdaEndpoint:   rt.LambdaURL,
+	}
+	for name, v := range f.Environment {
+		local, err := rt.localValue(v, opts)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: %s %s: %w", f.LogicalID, name, err)
+		}
+		env[name] = local
+	}
+	cfg, err := app.LoadConfig(f.Folder, func(name string) string { return env[name] })
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %s: %w", f.LogicalID, err)
 	}
 	a, err := app.New(ctx, cfg, app.Options{AWS: &rt.Stack.AWS, Now: opts.Clock.Now, LogOutput: logOut})
 	if err != nil {
-		return gateway.Function{}, fmt.Errorf("runtime: build %s: %w", f.LogicalID, err)
+		return nil, fmt.Errorf("runtime: build %s: %w", f.LogicalID, err)
 	}
-	router, err := a.Router(f.Folder)
-	if err != nil {
-		return gateway.Function{}, fmt.Errorf("runtime: %s has HttpApi events in %s but app.Router(%q) fails: %w", f.LogicalID, sam.TemplateFile, f.Folder, err)
+	return a, nil
+}
+
+// localParameters are the template parameters' values on this machine.
+func (rt *Runtime) localParameters(opts Options) map[string]string {
+	return map[string]string{
+		"JwtIssuer":             devauth.Issuer,
+		"JwtAudience":           devauth.Audience,
+		"OAuthRedirectUri":      rt.URL + "/oauth/callback",
+		"AllowedTargetNetworks": "loopback", // local test servers listen on 127.0.0.1
+		"LogLevel":              strings.ToUpper(opts.LogLevel.String()),
 	}
+}
+
+// localValue resolves one environment value of the template.
+func (rt *Runtime) localValue(v string, opts Options) (string, error) {
+	if target, ok := sam.RefTarget(v); ok {
+		if p, ok := rt.localParameters(opts)[target]; ok {
+			return p, nil
+		}
+		if p, ok := rt.Template.CF.Parameters[target]; ok {
+			if d, ok := p.Default.(string); ok {
+				return d, nil
+			}
+			return "", fmt.Errorf("parameter %s has no local value", target)
+		}
+		if _, ok := rt.Template.CF.GetAllDynamoDBTableResources()[target]; ok {
+			return rt.Stack.TableName, nil
+		}
+		if _, err := rt.Template.CF.GetServerlessFunctionWithName(target); err == nil {
+			return target, nil // functions are registered under their logical id
+		}
+		return "", fmt.Errorf("no local value for !Ref %s", target)
+	}
+	if target, ok := sam.GetAttTarget(v); ok {
+		res, attr, _ := strings.Cut(target, ".")
+		if _, ok := rt.Template.CF.GetAllKMSKeyResources()[res]; ok && attr == "Arn" {
+			return rt.Stack.KeyID, nil
+		}
+		if _, err := rt.Template.CF.GetServerlessFunctionWithName(res); err == nil && attr == "Arn" {
+			return rt.Lambda.ARN(res), nil
+		}
+		return "", fmt.Errorf("no local value for !GetAtt %s", target)
+	}
+	if strings.HasPrefix(v, "sub:") {
+		return "", fmt.Errorf("!Sub values are not resolved locally: %s", v)
+	}
+	return v, nil
+}
+
+// gatewayFunction checks f's router against the template and returns what
+// the gateway serves for it.
+func gatewayFunction(f sam.Function, router *httpapi.Router) (gateway.Function, error) {
 	tmplKeys, codeKeys := f.RouteKeys(), router.Routes()
 	if onlyTmpl, onlyCode := minus(tmplKeys, codeKeys), minus(codeKeys, tmplKeys); len(onlyTmpl)+len(onlyCode) > 0 {
 		return gateway.Function{}, fmt.Errorf("runtime: %s routes differ: only in %s %q, only in the code %q", f.LogicalID, sam.TemplateFile, onlyTmpl, onlyCode)
@@ -244,15 +406,23 @@ func minus(a, b []string) []string {
 // Done reports a failure of the HTTP server; it is closed on Close.
 func (rt *Runtime) Done() <-chan error { return rt.serveErr }
 
-// Close stops serving and stops the emulators.
+// Close stops serving and stops every service.
 func (rt *Runtime) Close() error {
 	rt.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		rt.closeErr = rt.srv.Shutdown(ctx)
-		rt.Stack.Close()
+		rt.stop()
 	})
 	return rt.closeErr
+}
+
+// stop closes what Start opened, newest first.
+func (rt *Runtime) stop() {
+	for i := len(rt.closers) - 1; i >= 0; i-- {
+		rt.closers[i]()
+	}
+	rt.closers = nil
 }
 
 // Token mints a local identity token, as POST /dev/token does.

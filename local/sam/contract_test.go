@@ -201,10 +201,7 @@ func TestContractEnvironment(t *testing.T) {
 			var read []string
 			_, err := app.LoadConfig(f.Folder, func(name string) string {
 				read = append(read, name)
-				if name == app.EnvLogLevel {
-					return "INFO"
-				}
-				return "x"
+				return sampleEnv(name)
 			})
 			if err != nil {
 				t.Fatalf("LoadConfig with every variable set: %v", err)
@@ -232,6 +229,21 @@ func TestContractEnvironment(t *testing.T) {
 	}
 }
 
+// sampleEnv is a valid value for every variable a function may read.
+func sampleEnv(name string) string {
+	switch name {
+	case app.EnvLogLevel:
+		return "INFO"
+	case app.EnvOAuthRedirectURI:
+		return "https://api.example.com/oauth/callback"
+	case app.EnvTargetNetworks:
+		return "public"
+	case app.EnvDynamoDBEndpoint, app.EnvKMSEndpoint, app.EnvLambdaEndpoint:
+		return ""
+	}
+	return "x"
+}
+
 // checkEnvValue checks what a known variable refers to.
 func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 	t.Helper()
@@ -246,6 +258,29 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 		key, attr, _ := strings.Cut(target, ".")
 		if _, isKey := tmpl.CF.GetAllKMSKeyResources()[key]; !ok || !isKey || attr != "Arn" {
 			t.Errorf("%s %s = %q, want !GetAtt <KMS key>.Arn", fn, name, value)
+		}
+	case app.EnvResolveFunction:
+		if target, ok := sam.RefTarget(value); !ok || target != sam.LogicalID(app.FnResolve) {
+			t.Errorf("%s %s = %q, want !Ref %s", fn, name, value, sam.LogicalID(app.FnResolve))
+		}
+	case app.EnvOAuthRedirectURI, app.EnvTargetNetworks:
+		param, ok := tmpl.ParameterRef(value)
+		if !ok {
+			t.Errorf("%s %s = %q, want !Ref of a parameter", fn, name, value)
+			return
+		}
+		p := tmpl.CF.Parameters[param]
+		for _, v := range append(p.AllowedValues, p.Default) {
+			if s, _ := v.(string); s != "" && name == app.EnvTargetNetworks {
+				if _, err := app.LoadConfig(app.FnResolve, func(n string) string {
+					if n == name {
+						return s
+					}
+					return sampleEnv(n)
+				}); err != nil {
+					t.Errorf("parameter %s allows %q, which LoadConfig rejects: %v", param, s, err)
+				}
+			}
 		}
 	case app.EnvLogLevel:
 		param, ok := tmpl.ParameterRef(value)
@@ -277,8 +312,11 @@ func TestContractRoutes(t *testing.T) {
 			if !slices.Contains(app.Functions(), f.Folder) {
 				t.Skipf("%s is not an app function (see TestContractEnvironment)", f.LogicalID)
 			}
-			a, err := app.New(ctx, app.Config{Function: f.Folder, TableName: "t", KMSKeyID: "k"},
-				app.Options{AWS: &aws.Config{Region: "us-east-1"}, LogOutput: io.Discard})
+			cfg, err := app.LoadConfig(f.Folder, sampleEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := app.New(ctx, cfg, app.Options{AWS: &aws.Config{Region: "us-east-1"}, LogOutput: io.Discard})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,10 +15,15 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/connmgr/connmgr/shared/authpage"
+	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/manager"
+	"github.com/connmgr/connmgr/shared/oauth"
+	"github.com/connmgr/connmgr/shared/resolver"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
 )
@@ -33,19 +39,22 @@ type Options struct {
 	Log *slog.Logger
 	// LogOutput is where the default logger writes (tests capture it).
 	LogOutput io.Writer
-	// DynamoDBOptions and KMSOptions adjust the SDK clients (tests count calls).
+	// Client options adjust the SDK clients (tests count calls).
 	DynamoDBOptions []func(*dynamodb.Options)
 	KMSOptions      []func(*kms.Options)
+	LambdaOptions   []func(*lambda.Options)
 }
 
 // App holds the clients and services of one function, built once per cold start.
 type App struct {
-	cfg   Config
-	log   *slog.Logger
-	now   func() time.Time
-	ddb   *dynamodb.Client
-	kms   *kms.Client
-	store *store.Store
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	ids    func() string
+	ddb    *dynamodb.Client
+	kms    *kms.Client
+	lambda *lambda.Client
+	store  *store.Store
 }
 
 // New builds the application for cfg.Function.
@@ -54,6 +63,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.ids = newIDs(a.now)
 	if a.log == nil {
 		out := opts.LogOutput
 		if out == nil {
@@ -82,6 +92,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 			o.BaseEndpoint = aws.String(cfg.KMSEndpoint)
 		}
 	}}, opts.KMSOptions...)...)
+	a.lambda = lambda.NewFromConfig(awsCfg, append([]func(*lambda.Options){func(o *lambda.Options) {
+		if cfg.LambdaEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.LambdaEndpoint)
+		}
+	}}, opts.LambdaOptions...)...)
 	a.store = store.New(a.ddb, cfg.TableName, a.now)
 	return a, nil
 }
@@ -89,17 +104,66 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 // Logger is the application's logger.
 func (a *App) Logger() *slog.Logger { return a.log }
 
+// Handler returns function's Lambda handler, ready for lambda.Start.
+func (a *App) Handler(function string) (any, error) {
+	switch function {
+	case FnResolve:
+		h, err := a.ResolveHandler()
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, ev json.RawMessage) (json.RawMessage, error) { return h.Handle(ctx, ev) }, nil
+	}
+	rt, err := a.Router(function)
+	if err != nil {
+		return nil, err
+	}
+	return rt.Serve, nil
+}
+
 // Router returns the HTTP API router of an HTTP function.
 func (a *App) Router(function string) (*httpapi.Router, error) {
 	rt := httpapi.NewRouter(a.log)
 	switch function {
 	case FnConnections:
-		svc := manager.New(a.store, vault.NewSealer(a.kms, a.cfg.KMSKeyID), a.now, newIDs(a.now))
-		svc.Routes(rt)
+		sealer := vault.NewSealer(a.kms, a.cfg.KMSKeyID)
+		authz, err := oauth.NewAuthorizer(oauth.AuthorizerConfig{Store: a.store, Sealer: sealer, RedirectURI: a.cfg.OAuthRedirectURI,
+			AllowLoopbackHTTP: a.cfg.LocalNetworks(), Now: a.now})
+		if err != nil {
+			return nil, err
+		}
+		manager.New(manager.Deps{
+			Store: a.store, Sealer: sealer, Authorizer: authz,
+			Clients: oauth.NewRegistry(a.store, sealer, oauth.RegistryOptions{Now: a.now, AllowLoopbackHTTP: a.cfg.LocalNetworks()}),
+			Tester:  a.resolverClient(), Now: a.now, NewID: a.ids,
+		}).Routes(rt)
+	case FnOAuthCallback:
+		authpage.New(a.resolverClient(), a.log).Routes(rt)
 	default:
 		return nil, fmt.Errorf("app: %s is not an HTTP function", function)
 	}
 	return rt, nil
+}
+
+func (a *App) resolverClient() *resolver.Client {
+	return resolver.NewClient(a.lambda, a.cfg.ResolveFunction)
+}
+
+// ResolveHandler is the resolve function: the only holder of kms:Decrypt.
+func (a *App) ResolveHandler() (*resolver.Handler, error) {
+	cache := vault.NewKeyCache(vault.DefaultCacheEntries, vault.DefaultCacheMaxAge, vault.DefaultCacheMaxUses, a.now)
+	opener, sealer := vault.NewOpener(a.kms, cache), vault.NewSealer(a.kms, a.cfg.KMSKeyID)
+	httpc := oauth.NewHTTPClient(oauth.HTTPOptions{AllowPrivateNetworks: a.cfg.LocalNetworks()})
+	res, err := resolver.New(resolver.Config{Store: a.store, Opener: opener, Sealer: sealer, HTTPClient: httpc, Now: a.now, Log: a.log, NewID: a.ids})
+	if err != nil {
+		return nil, err
+	}
+	cb, err := oauth.NewCallback(oauth.CallbackConfig{Store: a.store, Opener: opener, Sealer: sealer, RedirectURI: a.cfg.OAuthRedirectURI,
+		AllowLoopbackHTTP: a.cfg.LocalNetworks(), HTTPClient: httpc, Now: a.now, NewID: a.ids})
+	if err != nil {
+		return nil, err
+	}
+	return &resolver.Handler{Resolver: res, Callback: cb, Action: httpaction.New(a.cfg.TargetNetworks, 10*time.Second)}, nil
 }
 
 // newIDs returns a generator of ULIDs, monotonic within a millisecond so ids

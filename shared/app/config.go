@@ -7,33 +7,44 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/connmgr/connmgr/shared/httpaction"
 )
 
 // Function names are the folders under functions/.
 const (
-	FnConnections = "connections"
+	FnConnections   = "connections"
+	FnResolve       = "resolve"
+	FnOAuthCallback = "oauth-callback"
 )
 
 // Environment variables.
 const (
-	EnvLogLevel  = "LOG_LEVEL"
-	EnvTableName = "TABLE_NAME"
-	EnvKMSKeyID  = "KMS_KEY_ID"
+	EnvLogLevel         = "LOG_LEVEL"
+	EnvTableName        = "TABLE_NAME"
+	EnvKMSKeyID         = "KMS_KEY_ID"
+	EnvOAuthRedirectURI = "OAUTH_REDIRECT_URI"
+	EnvResolveFunction  = "RESOLVE_FUNCTION_NAME"
+	EnvTargetNetworks   = "TARGET_NETWORKS"
 	// Optional endpoint overrides for LocalStack or emulators; absent in AWS.
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvKMSEndpoint      = "KMS_ENDPOINT"
+	EnvLambdaEndpoint   = "LAMBDA_ENDPOINT"
 )
 
 // functionEnv is what each function requires; template.yaml must set exactly
 // these (the template contract test reads this through LoadConfig).
 var functionEnv = map[string][]string{
-	FnConnections: {EnvLogLevel, EnvTableName, EnvKMSKeyID},
+	FnConnections:   {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvResolveFunction, EnvTargetNetworks},
+	FnResolve:       {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvTargetNetworks},
+	FnOAuthCallback: {EnvLogLevel, EnvResolveFunction},
 }
 
 // OptionalEnv is read by every function when present and never set by the template.
-var OptionalEnv = []string{EnvDynamoDBEndpoint, EnvKMSEndpoint}
+var OptionalEnv = []string{EnvDynamoDBEndpoint, EnvKMSEndpoint, EnvLambdaEndpoint}
 
 // Functions lists every function, sorted.
 func Functions() []string {
@@ -51,8 +62,21 @@ type Config struct {
 	LogLevel         slog.Level
 	TableName        string
 	KMSKeyID         string
+	OAuthRedirectURI string
+	ResolveFunction  string
+	// TargetNetworks says which addresses connection tests, actions and
+	// token endpoints may reach besides public ones.
+	TargetNetworks   httpaction.Networks
 	DynamoDBEndpoint string
 	KMSEndpoint      string
+	LambdaEndpoint   string
+}
+
+// LocalNetworks reports whether targets on loopback (or private networks)
+// are allowed: make dev, where test servers and the OAuth provider listen
+// on 127.0.0.1 over plain HTTP.
+func (c Config) LocalNetworks() bool {
+	return c.TargetNetworks == httpaction.Loopback || c.TargetNetworks == httpaction.Private
 }
 
 // LoadConfig reads function's configuration through getenv (os.Getenv in
@@ -62,7 +86,7 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 	if !ok {
 		return Config{}, fmt.Errorf("app: unknown function %q", function)
 	}
-	cfg := Config{Function: function}
+	cfg := Config{Function: function, TargetNetworks: httpaction.PublicOnly}
 	var problems []string
 	for _, name := range required {
 		v := strings.TrimSpace(getenv(name))
@@ -79,10 +103,24 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 			cfg.TableName = v
 		case EnvKMSKeyID:
 			cfg.KMSKeyID = v
+		case EnvOAuthRedirectURI:
+			if u, err := url.Parse(v); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+				problems = append(problems, name+" must be an absolute http(s) URL")
+			}
+			cfg.OAuthRedirectURI = v
+		case EnvResolveFunction:
+			cfg.ResolveFunction = v
+		case EnvTargetNetworks:
+			n, err := httpaction.ParseNetworks(v)
+			if err != nil {
+				problems = append(problems, name+" must be public, loopback or private")
+			}
+			cfg.TargetNetworks = n
 		}
 	}
 	cfg.DynamoDBEndpoint = strings.TrimSpace(getenv(EnvDynamoDBEndpoint))
 	cfg.KMSEndpoint = strings.TrimSpace(getenv(EnvKMSEndpoint))
+	cfg.LambdaEndpoint = strings.TrimSpace(getenv(EnvLambdaEndpoint))
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("app: %s configuration: %s", function, strings.Join(problems, "; "))
 	}

@@ -12,7 +12,6 @@ package httpaction
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,64 +25,23 @@ import (
 	"time"
 )
 
-// Auth is how a request authenticates. It holds secrets and redacts itself
-// wherever it could be printed.
-type Auth struct {
-	Scheme     string // "basic", "bearer", "apiKey"
-	Username   string
-	Password   string
-	Token      string
-	HeaderName string
-	APIKey     string
-}
-
-func (a Auth) String() string   { return "Auth{" + a.Scheme + ", [redacted]}" }
-func (a Auth) GoString() string { return a.String() }
-
-// MarshalJSON keeps secrets out of any JSON an Auth ends up in.
-func (a Auth) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{"scheme": a.Scheme})
-}
-
-func (a Auth) secrets() []string {
-	var out []string
-	for _, s := range []string{a.Password, a.Token, a.APIKey} {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	if a.Scheme == "basic" {
-		out = append(out, base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Password)))
-	}
-	return out
-}
-
-func (a Auth) apply(h http.Header) error {
-	switch a.Scheme {
-	case "basic":
-		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Password)))
-	case "bearer":
-		h.Set("Authorization", "Bearer "+a.Token)
-	case "apiKey":
-		if a.HeaderName == "" {
-			return errors.New("httpaction: API key without a header name")
-		}
-		h.Set(a.HeaderName, a.APIKey)
-	default:
-		return fmt.Errorf("httpaction: unknown auth scheme %q", a.Scheme)
-	}
-	return nil
+// Credential authenticates a request. Secrets lists the values it sends
+// (in every encoding it sends them) so a response echoing them back can be
+// scrubbed.
+type Credential interface {
+	Apply(req *http.Request) error
+	Secrets() []string
 }
 
 // Request is one http.request action.
 type Request struct {
-	BaseURL string
-	Method  string
-	Path    string
-	Query   map[string]string
-	Headers map[string]string
-	Body    json.RawMessage
-	Auth    Auth
+	BaseURL    string
+	Method     string
+	Path       string
+	Query      map[string]string
+	Headers    map[string]string
+	Body       json.RawMessage
+	Credential Credential
 }
 
 // Outcome classes.
@@ -246,8 +204,8 @@ func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
 		hreq.Header.Set("Content-Type", "application/json")
 	}
 	hreq.Header.Set("User-Agent", "connmgr-http-action/1")
-	if err := req.Auth.apply(hreq.Header); err != nil {
-		return Result{}, err
+	if err := req.Credential.Apply(hreq); err != nil {
+		return Result{}, fmt.Errorf("httpaction: apply credential: %w", err)
 	}
 	resp, err := c.http.Do(hreq)
 	if err != nil {
@@ -257,12 +215,12 @@ func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
 	res := Result{Status: resp.StatusCode, Headers: map[string]string{}}
 	for _, h := range keptHeaders {
 		if v := resp.Header.Get(h); v != "" {
-			res.Headers[h] = scrub(v, req.Auth.secrets())
+			res.Headers[h] = scrub(v, req.Credential.Secrets())
 		}
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err == nil && len(raw) <= MaxBody && json.Valid(raw) && len(bytes.TrimSpace(raw)) > 0 {
-		res.Body = json.RawMessage(scrub(string(raw), req.Auth.secrets()))
+		res.Body = json.RawMessage(scrub(string(raw), req.Credential.Secrets()))
 		if !json.Valid(res.Body) {
 			res.Body = nil
 		}

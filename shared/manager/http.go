@@ -24,6 +24,12 @@ func (s *Service) Routes(rt *httpapi.Router) {
 	rt.Handle("PUT /connections/{id}/availability", s.handleSetAvailability)
 	rt.Handle("PUT /connections/{id}/owners", s.handleSetOwners)
 	rt.Handle("GET /connections/{id}/audit", s.handleAudit)
+	rt.Handle("POST /connections/{id}/authorize", s.handleAuthorize)
+	rt.Handle("POST /connections/{id}/test", s.handleTest)
+	rt.Handle("GET /oauth-clients", s.handleListClients)
+	rt.Handle("GET /oauth-clients/{type}", s.handleGetClient)
+	rt.Handle("PUT /oauth-clients/{type}", s.handlePutClient)
+	rt.Handle("DELETE /oauth-clients/{type}", s.handleDeleteClient)
 }
 
 // View is a connection as the API shows it: credentials only as which
@@ -43,6 +49,10 @@ type View struct {
 	StatusReason string                  `json:"statusReason,omitempty"`
 	Settings     map[string]any          `json:"settings"`
 	Credentials  map[string]bool         `json:"credentials"`
+	// TokenExpiresAt is when an OAuth connection's access token expires.
+	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
+	// LastUsedAt is when a workflow run last used the connection (sampled).
+	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
 }
 
 // NewView renders c.
@@ -64,6 +74,7 @@ func NewView(c *connection.Connection) View {
 		ID: c.ID, Type: c.Type, Name: c.Name, Kind: c.Kind, Availability: c.Availability, Owners: c.Owners,
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 		Status: c.Status, StatusReason: c.StatusReason, Settings: settings, Credentials: creds,
+		TokenExpiresAt: c.TokenExpiresAt, LastUsedAt: c.LastUsedAt,
 	}
 }
 
@@ -104,6 +115,13 @@ func (s *Service) handleCreate(ctx context.Context, r *httpapi.Request) (httpapi
 		return httpapi.Response{}, err
 	}
 	resp := withETag(http.StatusCreated, out.Conn)
+	if a := out.Authorization; a != nil {
+		resp.Body = struct {
+			View
+			AuthorizeURL       string    `json:"authorizeUrl"`
+			AuthorizeExpiresAt time.Time `json:"authorizeExpiresAt"`
+		}{NewView(out.Conn), a.URL, a.ExpiresAt}
+	}
 	resp.Headers["Location"] = "/connections/" + out.Conn.ID
 	if out.Replayed {
 		resp.Headers["Idempotent-Replayed"] = "true"

@@ -15,6 +15,8 @@ import (
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/identity"
+	"github.com/connmgr/connmgr/shared/oauth"
+	"github.com/connmgr/connmgr/shared/resolver"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
 )
@@ -34,17 +36,52 @@ type Sealer interface {
 	Seal(ctx context.Context, b vault.Binding, plaintext []byte) (vault.Sealed, error)
 }
 
+// Authorizer runs OAuth authorizations (package oauth).
+type Authorizer interface {
+	Ready(ctx context.Context, tenant, typeID string) error
+	Begin(ctx context.Context, caller identity.Caller, id string) (*oauth.Authorization, error)
+	BeginFor(ctx context.Context, caller identity.Caller, conn *connection.Connection) (*oauth.Authorization, error)
+}
+
+// Clients manages the tenant's OAuth client registrations (package oauth).
+type Clients interface {
+	List(ctx context.Context, caller identity.Caller) ([]*oauth.ClientView, error)
+	Get(ctx context.Context, caller identity.Caller, typeID string) (*oauth.ClientView, error)
+	Put(ctx context.Context, caller identity.Caller, typeID string, in oauth.ClientInput, ifMatch int64) (*oauth.ClientView, error)
+	Delete(ctx context.Context, caller identity.Caller, typeID string, ifMatch int64) error
+}
+
+// Tester checks a connection's credentials through the resolver, the only
+// place they are decrypted.
+type Tester interface {
+	Test(ctx context.Context, tenant, id, user string) (*resolver.TestResult, error)
+}
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	Store      Store
+	Sealer     Sealer
+	Authorizer Authorizer
+	Clients    Clients
+	Tester     Tester
+	Now        func() time.Time
+	NewID      func() string
+}
+
 // Service manages connections.
 type Service struct {
-	store  Store
-	sealer Sealer
-	now    func() time.Time
-	newID  func() string
+	store      Store
+	sealer     Sealer
+	authorizer Authorizer
+	clients    Clients
+	tester     Tester
+	now        func() time.Time
+	newID      func() string
 }
 
 // New returns a Service.
-func New(st Store, sealer Sealer, now func() time.Time, newID func() string) *Service {
-	return &Service{store: st, sealer: sealer, now: now, newID: newID}
+func New(d Deps) *Service {
+	return &Service{store: d.Store, sealer: d.Sealer, authorizer: d.Authorizer, clients: d.Clients, tester: d.Tester, now: d.Now, newID: d.NewID}
 }
 
 // CreateInput is the body of POST /connections.
@@ -61,6 +98,8 @@ type CreateInput struct {
 type Created struct {
 	Conn     *connection.Connection
 	Replayed bool // an earlier request with the same Idempotency-Key created it
+	// Authorization is where the creator authorizes a new OAuth connection.
+	Authorization *oauth.Authorization
 }
 
 // Create validates and stores a new connection. idemKey may be empty.
@@ -85,6 +124,11 @@ func (s *Service) Create(ctx context.Context, caller identity.Caller, in CreateI
 	}
 	if err := typ.ValidateCredentials(in.Credentials); err != nil {
 		return Created{}, err
+	}
+	if typ.AuthMethod.IsOAuth() {
+		if err := s.authorizer.Ready(ctx, caller.Tenant, typ.ID); err != nil {
+			return Created{}, err
+		}
 	}
 	var idem *store.Idempotency
 	if idemKey != "" {
@@ -123,12 +167,46 @@ func (s *Service) Create(ctx context.Context, caller identity.Caller, in CreateI
 		if err != nil {
 			return Created{}, fmt.Errorf("manager.Create replay: %w", err)
 		}
-		return Created{Conn: &prev.Conn, Replayed: true}, nil
+		return s.authorize(ctx, caller, Created{Conn: &prev.Conn, Replayed: true}), nil
 	}
 	if err != nil {
 		return Created{}, fmt.Errorf("manager.Create: %w", err)
 	}
-	return Created{Conn: &rec.Conn}, nil
+	return s.authorize(ctx, caller, Created{Conn: &rec.Conn}), nil
+}
+
+// authorize starts the authorization of a new OAuth connection still
+// pending it. The connection exists either way: if the authorization cannot
+// start now, the creator reconnects later (POST /connections/{id}/authorize).
+func (s *Service) authorize(ctx context.Context, caller identity.Caller, c Created) Created {
+	if c.Conn.Status != connection.StatusPendingAuthorization {
+		return c
+	}
+	if a, err := s.authorizer.BeginFor(ctx, caller, c.Conn); err == nil {
+		c.Authorization = a
+	}
+	return c
+}
+
+// Authorize starts (again) the OAuth authorization of a connection.
+func (s *Service) Authorize(ctx context.Context, caller identity.Caller, id string) (*oauth.Authorization, error) {
+	a, err := s.authorizer.Begin(ctx, caller, id)
+	if err != nil {
+		return nil, fmt.Errorf("manager.Authorize %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// Test checks a connection's credentials against its own host.
+func (s *Service) Test(ctx context.Context, caller identity.Caller, id string) (*resolver.TestResult, error) {
+	if _, err := s.getManaged(ctx, caller, id); err != nil {
+		return nil, err
+	}
+	res, err := s.tester.Test(ctx, caller.Tenant, id, caller.User)
+	if err != nil {
+		return nil, fmt.Errorf("manager.Test %s: %w", id, err)
+	}
+	return res, nil
 }
 
 func (s *Service) availabilityFor(caller identity.Caller, kind connection.Kind, requested *connection.Availability) (connection.Availability, error) {
@@ -291,8 +369,8 @@ func (s *Service) Update(ctx context.Context, caller identity.Caller, id string,
 		}
 		var audits []connection.AuditEntry
 		if in.Credentials != nil {
-			if typ.AuthMethod == connection.AuthOAuth2Code {
-				return nil, apperr.InvalidField("credentials", "oauth_credentials", "OAuth connections get their tokens by authorization; reconnect instead")
+			if typ.AuthMethod.IsOAuth() {
+				return nil, apperr.InvalidField("credentials", "oauth_credentials", "OAuth connections get their tokens from the provider; reconnect instead")
 			}
 			if err := typ.ValidateCredentials(in.Credentials); err != nil {
 				return nil, err

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -182,4 +183,19 @@ func (c Credential) MarshalJSON() ([]byte, error) {
 		wire
 		Secrets string `json:"secrets"`
 	}{w, secret.Redacted})
+}
+
+// Secrets lists the secret values the credential sends, in every encoding
+// it sends them, so whatever a target echoes back can be scrubbed.
+func (c *Credential) Secrets() []string {
+	var out []string
+	switch c.Kind {
+	case KindBasic:
+		out = append(out, c.password.Reveal(), base64.StdEncoding.EncodeToString([]byte(c.username.Reveal()+":"+c.password.Reveal())))
+	case KindBearer:
+		out = append(out, c.accessToken.Reveal())
+	case KindAPIKey:
+		out = append(out, c.apiKey.Reveal())
+	}
+	return out
 }

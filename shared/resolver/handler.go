@@ -8,6 +8,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/oauth"
 )
 
@@ -38,6 +39,9 @@ type Handler struct {
 	Resolver *Resolver
 	// Callback completes authorizations; nil refuses the operation.
 	Callback *oauth.Callback
+	// Action sends connection tests to the connection's host; nil reports
+	// only whether the credentials resolve.
+	Action *httpaction.Client
 }
 
 // ErrorBody is a completed authorization's failure: the stable code, a
@@ -74,6 +78,11 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (json.RawMe
 	switch req.Op {
 	case "", OpResolve:
 		return h.Resolver.Invoke(ctx, req.Input)
+	case OpTest:
+		return json.Marshal(struct {
+			OK     bool       `json:"ok"`
+			Result TestResult `json:"result"`
+		}{true, h.test(ctx, req.Input)})
 	case OpRefreshIfDue:
 		r, err := h.Resolver.RefreshIfDue(ctx, req.Tenant, req.ConnectionID, time.Duration(req.WithinSeconds)*time.Second)
 		if err != nil {

@@ -148,9 +148,12 @@ func toItem(r *Record) (connItem, error) {
 		Scope: string(c.Availability.Scope), ScopePath: c.Availability.SiteCollection + c.Availability.Site,
 		Owners: c.Owners, CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 		Version: c.Version, Status: string(c.Status), StatusReason: c.StatusReason,
-		Settings: string(settings), SecretFields: c.SecretFields, SecretVersion: c.SecretVersion,
+		Settings: string(settings), SecretVersion: c.SecretVersion,
 		SecretKey: r.Secret.EncryptedKey, SecretNonce: r.Secret.Nonce, SecretCt: r.Secret.Ciphertext,
 		TokenExpiresAt: epoch(c.TokenExpiresAt), LastUsedAt: epoch(c.LastUsedAt),
+	}
+	if len(c.SecretFields) > 0 { // never an empty list: minidyn reads one back as another attribute
+		it.SecretFields = c.SecretFields
 	}
 	if aud := availabilityAudience(c); aud != "" {
 		it.GSI1PK, it.GSI1SK = audienceKey(c.Tenant, string(aud)), c.ID

@@ -1,0 +1,129 @@
+package resolver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/oauth"
+	"github.com/connmgr/connmgr/shared/secret"
+)
+
+// Invoker is the Lambda call a client of the resolve function needs.
+type Invoker interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, opts ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+// Client calls the resolve function synchronously: the other functions
+// (run-step, connections, the OAuth callback, the scheduled check) never
+// hold kms:Decrypt and reach secrets only through it.
+type Client struct {
+	lambda   Invoker
+	function string
+}
+
+// NewClient returns a Client of the resolve function named function.
+func NewClient(l Invoker, function string) *Client { return &Client{lambda: l, function: function} }
+
+// ErrResolverUnavailable: the resolve function could not be invoked or
+// answered with a function error.
+var ErrResolverUnavailable = apperr.E(apperr.Unavailable, "resolver_unavailable", "the credential resolver is unavailable")
+
+func (c *Client) call(ctx context.Context, req Request, out any) error {
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("resolver.Client: %w", err)
+	}
+	res, err := c.lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(c.function), Payload: payload})
+	if err != nil {
+		return apperr.Wrap(apperr.Unavailable, ErrResolverUnavailable.Code, ErrResolverUnavailable.Message, err)
+	}
+	if res.FunctionError != nil {
+		// The payload of a function error names its type; it never holds a secret.
+		return apperr.Wrap(apperr.Unavailable, ErrResolverUnavailable.Code, ErrResolverUnavailable.Message,
+			fmt.Errorf("resolve function error %s: %s", aws.ToString(res.FunctionError), res.Payload))
+	}
+	if err := json.Unmarshal(res.Payload, out); err != nil {
+		return apperr.Wrap(apperr.Unavailable, ErrResolverUnavailable.Code, ErrResolverUnavailable.Message, errors.New("resolve function answered malformed JSON"))
+	}
+	return nil
+}
+
+// Resolve asks the resolve function for a credential; the error is a *Failure.
+func (c *Client) Resolve(ctx context.Context, in Input) (*Credential, error) {
+	var out struct {
+		OK         bool     `json:"ok"`
+		Credential *wire    `json:"credential"`
+		Failure    *Failure `json:"failure"`
+	}
+	if err := c.call(ctx, Request{Op: OpResolve, Input: in}, &out); err != nil {
+		return nil, fail(CodeUnavailable, in.ConnectionID, err)
+	}
+	if !out.OK || out.Credential == nil {
+		if out.Failure == nil {
+			return nil, fail(CodeInternal, in.ConnectionID, errors.New("resolve function answered neither credential nor failure"))
+		}
+		return nil, out.Failure
+	}
+	return out.Credential.credential(), nil
+}
+
+// credential rebuilds a Credential from its wire form.
+func (w *wire) credential() *Credential {
+	c := &Credential{ConnectionID: w.ConnectionID, Type: w.Type, Kind: w.Kind, BaseURL: w.BaseURL, Settings: w.Settings}
+	switch {
+	case w.Basic != nil:
+		c.username, c.password = secret.New(w.Basic.Username), secret.New(w.Basic.Password)
+		w.Basic.Password = ""
+	case w.Bearer != nil:
+		c.accessToken, c.tokenType, c.expiresAt = secret.New(w.Bearer.AccessToken), w.Bearer.TokenType, w.Bearer.ExpiresAt
+		w.Bearer.AccessToken = ""
+	case w.APIKey != nil:
+		c.headerName, c.apiKey = w.APIKey.HeaderName, secret.New(w.APIKey.Value)
+		w.APIKey.Value = ""
+	}
+	return c
+}
+
+// Test asks the resolve function to check a connection's credentials
+// against the connection's own host. The caller must already have checked
+// that user may manage the connection.
+func (c *Client) Test(ctx context.Context, tenant, id, user string) (*TestResult, error) {
+	var out struct {
+		OK      bool        `json:"ok"`
+		Result  *TestResult `json:"result"`
+		Failure *Failure    `json:"failure"`
+	}
+	if err := c.call(ctx, Request{Op: OpTest, Input: Input{Tenant: tenant, ConnectionID: id, RunOwner: user}}, &out); err != nil {
+		return nil, err
+	}
+	if out.Result == nil {
+		if out.Failure == nil {
+			return nil, fail(CodeInternal, id, errors.New("resolve function answered neither result nor failure"))
+		}
+		return &TestResult{OK: false, Code: string(out.Failure.Code), Message: out.Failure.Message, AuthFailure: out.Failure.AuthFailure, ProviderCode: out.Failure.ProviderCode}, nil
+	}
+	return out.Result, nil
+}
+
+// Completion is the answer to CompleteAuthorization.
+type Completion struct {
+	OK         bool                  `json:"ok"`
+	Connection *AuthorizedConnection `json:"connection,omitempty"`
+	Error      *ErrorBody            `json:"error,omitempty"`
+}
+
+// CompleteAuthorization hands an OAuth callback to the resolve function,
+// which exchanges the code and stores the tokens.
+func (c *Client) CompleteAuthorization(ctx context.Context, in oauth.CallbackInput) (*Completion, error) {
+	var out Completion
+	if err := c.call(ctx, Request{Op: OpCompleteAuthorization, Authorization: &in}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -1,0 +1,73 @@
+package resolver
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/httpaction"
+)
+
+// OpTest checks a connection's credentials (POST /connections/{id}/test).
+const OpTest = "test"
+
+// TestResult is what a connection test found. It never holds a secret or
+// anything the target answered beyond its status.
+type TestResult struct {
+	OK bool `json:"ok"`
+	// Code: "verified" (the host accepted the credentials), "resolved" (the
+	// credentials are usable; no test path or URL is configured to check
+	// them against), or why not: a resolver failure code or the target's
+	// answer such as target_rejected_credentials_401.
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	AuthFailure  bool   `json:"authFailure,omitempty"`
+	ProviderCode string `json:"providerCode,omitempty"`
+	Status       int    `json:"status,omitempty"` // the target's HTTP status
+	Target       string `json:"target,omitempty"` // what was requested, without query
+}
+
+// test resolves the connection and, when the type has a test path (or an
+// OAuth test URL on the connection's own host), sends one GET there with
+// the credential. Credentials never go to another host: the request URL is
+// built from the connection's base URL and Credential.Apply refuses any
+// other origin.
+func (h *Handler) test(ctx context.Context, in Input) TestResult {
+	cred, err := h.Resolver.ResolveForTest(ctx, in.Tenant, in.ConnectionID, in.RunOwner)
+	if err != nil {
+		f := AsFailure(err)
+		return TestResult{Code: string(f.Code), Message: f.Message, AuthFailure: f.AuthFailure, ProviderCode: f.ProviderCode}
+	}
+	path := ""
+	if p, ok := cred.Settings["testPath"].(string); ok {
+		path = p
+	} else if u, ok := cred.Settings["testUrl"].(string); ok && u != "" {
+		if !strings.HasPrefix(strings.ToLower(u), strings.ToLower(strings.TrimSuffix(cred.BaseURL, "/"))+"/") && !strings.EqualFold(u, cred.BaseURL) {
+			return TestResult{Code: "foreign_test_url", Message: "the test URL must be on the connection's own base URL"}
+		}
+		path = "/" + strings.TrimPrefix(u[len(strings.TrimSuffix(cred.BaseURL, "/")):], "/")
+	}
+	if path == "" || h.Action == nil {
+		msg := "the credentials are readable and usable; configure a test path to check them against the host"
+		if typ, err := connection.Lookup(cred.Type, "type"); err == nil && typ.AuthMethod.IsOAuth() {
+			msg = "the access token is valid and unexpired; configure a test URL to check it against the host"
+		}
+		return TestResult{OK: true, Code: "resolved", Message: msg}
+	}
+	res, err := h.Action.Do(ctx, httpaction.Request{BaseURL: cred.BaseURL, Method: http.MethodGet, Path: path, Credential: cred})
+	if err != nil {
+		return TestResult{Code: "invalid_target", Message: "the connection's base URL cannot be requested"}
+	}
+	target := strings.TrimSuffix(cred.BaseURL, "/") + path
+	h.Resolver.log.Info("connection tested", slog.String("tenant", in.Tenant), slog.String("connection", in.ConnectionID),
+		slog.String("outcome", res.Outcome), slog.Int("status", res.Status), slog.String("reason", res.Reason))
+	switch res.Outcome {
+	case httpaction.Succeeded:
+		return TestResult{OK: true, Code: "verified", Message: "the host accepted the credentials", Status: res.Status, Target: target}
+	case httpaction.AuthFailed:
+		return TestResult{Code: res.Reason, Message: "the host rejected the credentials", AuthFailure: true, Status: res.Status, Target: target}
+	}
+	return TestResult{Code: res.Reason, Message: "the host did not confirm the credentials", Status: res.Status, Target: target}
+}
