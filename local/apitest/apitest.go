@@ -20,6 +20,8 @@ import (
 
 	"github.com/connmgr/connmgr/local/clock"
 	"github.com/connmgr/connmgr/local/emulator"
+	"github.com/connmgr/connmgr/local/eventbus"
+	"github.com/connmgr/connmgr/local/lambdaserver"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/httpaction"
@@ -35,8 +37,12 @@ type Env struct {
 	Router *httpapi.Router
 	Clock  *clock.Clock
 	Logs   *Buffer
-	DDB    *emulator.Counter
-	KMS    *emulator.Counter
+	Bus    *eventbus.Bus // the events the function put
+	// EventsURL serves the bus's PutEvents.
+	EventsURL string
+	cfg       app.Config
+	DDB       *emulator.Counter
+	KMS       *emulator.Counter
 }
 
 // Start builds function's application over new emulators; they stop when
@@ -54,11 +60,22 @@ func Start(t testing.TB, function string) *Env {
 	}
 	t.Cleanup(stack.Close)
 	e := &Env{t: t, Stack: stack, Clock: clock.New(), Logs: &Buffer{}, DDB: &emulator.Counter{}, KMS: &emulator.Counter{}}
+	// A bus without rules: it keeps every event put, for assertions.
+	if e.Bus, err = eventbus.New(eventbus.Options{Invoker: lambdaserver.NewRegistry(lambdaserver.Options{Clock: e.Clock}), Clock: e.Clock}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Bus.Close)
+	bsrv, err := eventbus.Start("", e.Bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bsrv.Close() })
 	cfg := app.Config{Function: function, TableName: stack.TableName, KMSKeyID: emulator.KeyAlias,
 		DynamoDBEndpoint: stack.DynamoDB.URL, KMSEndpoint: stack.KMS.URL,
 		// Requests that reach the resolver are tested on the whole runtime (local/runtime).
 		OAuthRedirectURI: "http://127.0.0.1:3000/oauth/callback", ResolveFunction: "ResolveFunction",
-		TargetNetworks: httpaction.Loopback}
+		TargetNetworks: httpaction.Loopback, EventBusName: "EventBus", EventsEndpoint: bsrv.URL}
+	e.EventsURL, e.cfg = bsrv.URL, cfg
 	e.App, err = app.New(ctx, cfg, app.Options{
 		AWS: &stack.AWS, Now: e.Clock.Now, LogOutput: e.Logs,
 		DynamoDBOptions: []func(*dynamodb.Options){func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, e.DDB.Middleware) }},
@@ -72,6 +89,9 @@ func Start(t testing.TB, function string) *Env {
 	}
 	return e
 }
+
+// Config is the function's configuration over the emulators.
+func (e *Env) Config() app.Config { return e.cfg }
 
 // Caller describes whom a request comes from; it becomes JWT claims.
 type Caller struct {

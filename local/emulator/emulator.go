@@ -6,7 +6,6 @@
 package emulator
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,11 +36,11 @@ type Server struct {
 	closeFn func()
 }
 
-// Close stops the server and releases its storage.
+// Close stops the server at once, with its idle client connections (a
+// graceful shutdown would wait for clients' keep-alive connections), and
+// releases its storage.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
+	err := s.srv.Close()
 	if s.closeFn != nil {
 		s.closeFn()
 	}

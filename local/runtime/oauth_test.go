@@ -81,6 +81,16 @@ func TestOAuthFlowOnOneMachine(t *testing.T) {
 	if got.Status != "active" || got.TokenExpiresAt == "" {
 		t.Fatalf("after authorizing: %s", gr.body)
 	}
+	// The authorization is a change: Connection Updated, once.
+	var authorized int
+	for _, r := range rt.Bus.Events("Connection Updated") {
+		if strings.Contains(string(r.Event.Detail), created.ID) && strings.Contains(string(r.Event.Detail), `"reason":"authorized"`) {
+			authorized++
+		}
+	}
+	if authorized != 1 {
+		t.Errorf("%d Connection Updated events for the authorization, want 1", authorized)
+	}
 	// The same callback again: state is single-use.
 	resp, err := http.Get(callback)
 	if err != nil {

@@ -75,8 +75,10 @@ type Runtime struct {
 	// logical id) through the Lambda API at LambdaURL or in-process.
 	Lambda    *lambdaserver.Registry
 	LambdaURL string
-	// Bus is the local EventBridge (rules and schedules from the template).
-	Bus *eventbus.Bus
+	// Bus is the local EventBridge (rules and schedules from the template),
+	// served over its API at EventsURL.
+	Bus       *eventbus.Bus
+	EventsURL string
 	// OAuth is the local OAuth 2 provider, registered as every tenant's
 	// client of the oauth2-generic type.
 	OAuth *oauthprovider.Provider
@@ -165,6 +167,12 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		return nil, fmt.Errorf("runtime: event bus: %w", err)
 	}
 	rt.closers = append(rt.closers, rt.Bus.Close)
+	bsrv, err := eventbus.Start("", rt.Bus)
+	if err != nil {
+		return nil, err
+	}
+	rt.closers = append(rt.closers, func() { bsrv.Close() })
+	rt.EventsURL = bsrv.URL
 	rt.clients = oauth.NewRegistry(store.New(rt.Stack.DynamoDBClient(), rt.Stack.TableName, opts.Clock.Now),
 		vault.NewSealer(rt.Stack.KMSClient(), emulator.KeyAlias), oauth.RegistryOptions{Now: opts.Clock.Now, AllowLoopbackHTTP: true})
 
@@ -311,6 +319,7 @@ func (rt *Runtime) buildApp(ctx context.Context, f sam.Function, opts Options, l
 		app.EnvDynamoDBEndpoint: rt.Stack.DynamoDB.URL,
 		app.EnvKMSEndpoint:      rt.Stack.KMS.URL,
 		app.EnvLambdaEndpoint:   rt.LambdaURL,
+		app.EnvEventsEndpoint:   rt.EventsURL,
 	}
 	for name, v := range f.Environment {
 		local, err := rt.localValue(v, opts)
@@ -358,6 +367,9 @@ func (rt *Runtime) localValue(v string, opts Options) (string, error) {
 		}
 		if _, err := rt.Template.CF.GetServerlessFunctionWithName(target); err == nil {
 			return target, nil // functions are registered under their logical id
+		}
+		if _, ok := rt.Template.CF.GetAllEventsEventBusResources()[target]; ok {
+			return target, nil // the local bus routes by the bus's logical id
 		}
 		return "", fmt.Errorf("no local value for !Ref %s", target)
 	}

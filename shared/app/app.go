@@ -14,15 +14,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/connmgr/connmgr/shared/authpage"
+	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/manager"
 	"github.com/connmgr/connmgr/shared/oauth"
+	"github.com/connmgr/connmgr/shared/outbox"
 	"github.com/connmgr/connmgr/shared/resolver"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
@@ -43,6 +46,7 @@ type Options struct {
 	DynamoDBOptions []func(*dynamodb.Options)
 	KMSOptions      []func(*kms.Options)
 	LambdaOptions   []func(*lambda.Options)
+	EventsOptions   []func(*eventbridge.Options)
 }
 
 // App holds the clients and services of one function, built once per cold start.
@@ -54,7 +58,9 @@ type App struct {
 	ddb    *dynamodb.Client
 	kms    *kms.Client
 	lambda *lambda.Client
+	events *eventbridge.Client
 	store  *store.Store
+	relay  *outbox.Relay
 }
 
 // New builds the application for cfg.Function.
@@ -97,7 +103,13 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 			o.BaseEndpoint = aws.String(cfg.LambdaEndpoint)
 		}
 	}}, opts.LambdaOptions...)...)
+	a.events = eventbridge.NewFromConfig(awsCfg, append([]func(*eventbridge.Options){func(o *eventbridge.Options) {
+		if cfg.EventsEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.EventsEndpoint)
+		}
+	}}, opts.EventsOptions...)...)
 	a.store = store.New(a.ddb, cfg.TableName, a.now)
+	a.relay = outbox.New(a.store, events.NewPublisher(a.events, cfg.EventBusName), a.log)
 	return a, nil
 }
 
@@ -135,7 +147,7 @@ func (a *App) Router(function string) (*httpapi.Router, error) {
 		manager.New(manager.Deps{
 			Store: a.store, Sealer: sealer, Authorizer: authz,
 			Clients: oauth.NewRegistry(a.store, sealer, oauth.RegistryOptions{Now: a.now, AllowLoopbackHTTP: a.cfg.LocalNetworks()}),
-			Tester:  a.resolverClient(), Now: a.now, NewID: a.ids,
+			Tester:  a.resolverClient(), Events: a.relay, Now: a.now, NewID: a.ids,
 		}).Routes(rt)
 	case FnOAuthCallback:
 		authpage.New(a.resolverClient(), a.log).Routes(rt)
@@ -154,7 +166,7 @@ func (a *App) ResolveHandler() (*resolver.Handler, error) {
 	cache := vault.NewKeyCache(vault.DefaultCacheEntries, vault.DefaultCacheMaxAge, vault.DefaultCacheMaxUses, a.now)
 	opener, sealer := vault.NewOpener(a.kms, cache), vault.NewSealer(a.kms, a.cfg.KMSKeyID)
 	httpc := oauth.NewHTTPClient(oauth.HTTPOptions{AllowPrivateNetworks: a.cfg.LocalNetworks()})
-	res, err := resolver.New(resolver.Config{Store: a.store, Opener: opener, Sealer: sealer, HTTPClient: httpc, Now: a.now, Log: a.log, NewID: a.ids})
+	res, err := resolver.New(resolver.Config{Store: a.store, Opener: opener, Sealer: sealer, HTTPClient: httpc, Now: a.now, Log: a.log, NewID: a.ids, Events: a.relay})
 	if err != nil {
 		return nil, err
 	}

@@ -29,22 +29,24 @@ const (
 	EnvOAuthRedirectURI = "OAUTH_REDIRECT_URI"
 	EnvResolveFunction  = "RESOLVE_FUNCTION_NAME"
 	EnvTargetNetworks   = "TARGET_NETWORKS"
+	EnvEventBusName     = "EVENT_BUS_NAME"
 	// Optional endpoint overrides for LocalStack or emulators; absent in AWS.
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvKMSEndpoint      = "KMS_ENDPOINT"
 	EnvLambdaEndpoint   = "LAMBDA_ENDPOINT"
+	EnvEventsEndpoint   = "EVENTS_ENDPOINT"
 )
 
 // functionEnv is what each function requires; template.yaml must set exactly
 // these (the template contract test reads this through LoadConfig).
 var functionEnv = map[string][]string{
-	FnConnections:   {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvResolveFunction, EnvTargetNetworks},
-	FnResolve:       {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvTargetNetworks},
+	FnConnections:   {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName},
+	FnResolve:       {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvTargetNetworks, EnvEventBusName},
 	FnOAuthCallback: {EnvLogLevel, EnvResolveFunction},
 }
 
 // OptionalEnv is read by every function when present and never set by the template.
-var OptionalEnv = []string{EnvDynamoDBEndpoint, EnvKMSEndpoint, EnvLambdaEndpoint}
+var OptionalEnv = []string{EnvDynamoDBEndpoint, EnvKMSEndpoint, EnvLambdaEndpoint, EnvEventsEndpoint}
 
 // Functions lists every function, sorted.
 func Functions() []string {
@@ -67,9 +69,11 @@ type Config struct {
 	// TargetNetworks says which addresses connection tests, actions and
 	// token endpoints may reach besides public ones.
 	TargetNetworks   httpaction.Networks
+	EventBusName     string
 	DynamoDBEndpoint string
 	KMSEndpoint      string
 	LambdaEndpoint   string
+	EventsEndpoint   string
 }
 
 // LocalNetworks reports whether targets on loopback (or private networks)
@@ -110,6 +114,8 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 			cfg.OAuthRedirectURI = v
 		case EnvResolveFunction:
 			cfg.ResolveFunction = v
+		case EnvEventBusName:
+			cfg.EventBusName = v
 		case EnvTargetNetworks:
 			n, err := httpaction.ParseNetworks(v)
 			if err != nil {
@@ -121,6 +127,7 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 	cfg.DynamoDBEndpoint = strings.TrimSpace(getenv(EnvDynamoDBEndpoint))
 	cfg.KMSEndpoint = strings.TrimSpace(getenv(EnvKMSEndpoint))
 	cfg.LambdaEndpoint = strings.TrimSpace(getenv(EnvLambdaEndpoint))
+	cfg.EventsEndpoint = strings.TrimSpace(getenv(EnvEventsEndpoint))
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("app: %s configuration: %s", function, strings.Join(problems, "; "))
 	}

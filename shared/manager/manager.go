@@ -14,6 +14,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/resolver"
@@ -23,10 +24,10 @@ import (
 
 // Store is the persistence the service needs.
 type Store interface {
-	Create(ctx context.Context, r *store.Record, audit connection.AuditEntry, idem *store.Idempotency) error
+	Create(ctx context.Context, r *store.Record, audit connection.AuditEntry, idem *store.Idempotency, evs ...events.Event) error
 	Get(ctx context.Context, tenant, id string) (*store.Record, error)
-	Update(ctx context.Context, next *store.Record, expected int64, prevOwners []string, audits ...connection.AuditEntry) error
-	Delete(ctx context.Context, r *store.Record, expected int64, audit connection.AuditEntry) error
+	Update(ctx context.Context, next *store.Record, expected int64, prevOwners []string, ch store.Changes) error
+	Delete(ctx context.Context, r *store.Record, expected int64, audit connection.AuditEntry, evs ...events.Event) error
 	List(ctx context.Context, q store.ListQuery) ([]*store.Record, string, error)
 	Audit(ctx context.Context, tenant, id, before string, limit int) ([]connection.AuditEntry, string, error)
 }
@@ -57,6 +58,11 @@ type Tester interface {
 	Test(ctx context.Context, tenant, id, user string) (*resolver.TestResult, error)
 }
 
+// Events publishes the events a committed change wrote to the outbox.
+type Events interface {
+	Flush(ctx context.Context, evs []events.Event)
+}
+
 // Deps are the Service's collaborators.
 type Deps struct {
 	Store      Store
@@ -64,6 +70,7 @@ type Deps struct {
 	Authorizer Authorizer
 	Clients    Clients
 	Tester     Tester
+	Events     Events
 	Now        func() time.Time
 	NewID      func() string
 }
@@ -75,13 +82,14 @@ type Service struct {
 	authorizer Authorizer
 	clients    Clients
 	tester     Tester
+	events     Events
 	now        func() time.Time
 	newID      func() string
 }
 
 // New returns a Service.
 func New(d Deps) *Service {
-	return &Service{store: d.Store, sealer: d.Sealer, authorizer: d.Authorizer, clients: d.Clients, tester: d.Tester, now: d.Now, newID: d.NewID}
+	return &Service{store: d.Store, sealer: d.Sealer, authorizer: d.Authorizer, clients: d.Clients, tester: d.Tester, events: d.Events, now: d.Now, newID: d.NewID}
 }
 
 // CreateInput is the body of POST /connections.
@@ -160,7 +168,8 @@ func (s *Service) Create(ctx context.Context, caller identity.Caller, in CreateI
 	audit := s.audit(caller, connection.ActionCreated, 1, append([]string{"name", "kind", "availability"}, prefixed("credentials.", rec.Conn.SecretFields)...), map[string]string{
 		"type": c.Type, "availability": describeAvailability(avail),
 	})
-	err = s.store.Create(ctx, rec, audit, idem)
+	created := events.ForConnection(events.ConnectionCreated, &rec.Conn, s.newID(), caller.User, "", audit.Changes, now)
+	err = s.store.Create(ctx, rec, audit, idem, created)
 	var replay *store.ErrIdempotencyReplay
 	if errors.As(err, &replay) {
 		prev, err := s.store.Get(ctx, caller.Tenant, replay.ConnectionID)
@@ -172,6 +181,7 @@ func (s *Service) Create(ctx context.Context, caller identity.Caller, in CreateI
 	if err != nil {
 		return Created{}, fmt.Errorf("manager.Create: %w", err)
 	}
+	s.events.Flush(ctx, []events.Event{created})
 	return s.authorize(ctx, caller, Created{Conn: &rec.Conn}), nil
 }
 
@@ -467,6 +477,7 @@ func (s *Service) mutate(ctx context.Context, caller identity.Caller, id string,
 			return nil, apperr.E(apperr.PreconditionFailed, "version_mismatch", "the connection was changed by someone else; read it again")
 		}
 		prevOwners := slices.Clone(r.Conn.Owners)
+		prevStatus := r.Conn.Status
 		expected := r.Conn.Version
 		audits, err := change(r)
 		if err != nil {
@@ -477,8 +488,10 @@ func (s *Service) mutate(ctx context.Context, caller identity.Caller, id string,
 		}
 		r.Conn.Version = expected + 1
 		r.Conn.UpdatedAt = s.now().UTC()
-		err = s.store.Update(ctx, r, expected, prevOwners, audits...)
+		evs := s.changeEvents(caller, &r.Conn, prevStatus, audits)
+		err = s.store.Update(ctx, r, expected, prevOwners, store.Changes{Audits: audits, Events: evs})
 		if err == nil {
+			s.events.Flush(ctx, evs)
 			return &r.Conn, nil
 		}
 		if ifMatch != 0 || attempt == maxAttempts || !apperr.Is(err, apperr.PreconditionFailed) {
@@ -497,10 +510,32 @@ func (s *Service) Delete(ctx context.Context, caller identity.Caller, id string,
 		return apperr.E(apperr.PreconditionFailed, "version_mismatch", "the connection was changed by someone else; read it again")
 	}
 	audit := s.audit(caller, connection.ActionDeleted, r.Conn.Version+1, nil, map[string]string{"name": r.Conn.Name})
-	if err := s.store.Delete(ctx, r, r.Conn.Version, audit); err != nil {
+	deleted := events.ForConnection(events.ConnectionDeleted, &r.Conn, s.newID(), caller.User, "", nil, audit.At)
+	if err := s.store.Delete(ctx, r, r.Conn.Version, audit, deleted); err != nil {
 		return fmt.Errorf("manager: delete %s: %w", id, err)
 	}
+	s.events.Flush(ctx, []events.Event{deleted})
 	return nil
+}
+
+// changeEvents reports a committed change: Connection Updated with every
+// field touched (credentials.*, settings.*, name, availability, owners),
+// and Connection Recovered when new credentials end an expired, expiring
+// or failing state.
+func (s *Service) changeEvents(caller identity.Caller, c *connection.Connection, prevStatus connection.Status, audits []connection.AuditEntry) []events.Event {
+	var changes []string
+	for _, a := range audits {
+		changes = append(changes, a.Changes...)
+	}
+	at := c.UpdatedAt
+	evs := []events.Event{events.ForConnection(events.ConnectionUpdated, c, s.newID(), caller.User, "", changes, at)}
+	switch prevStatus {
+	case connection.StatusExpired, connection.StatusExpiring, connection.StatusError:
+		if c.Status == connection.StatusActive {
+			evs = append(evs, events.ForConnection(events.ConnectionRecovered, c, s.newID(), caller.User, "credentials_updated", changes, at))
+		}
+	}
+	return evs
 }
 
 // Audit lists the audit entries of a connection the caller may see.

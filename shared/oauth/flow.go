@@ -14,6 +14,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
@@ -242,6 +243,8 @@ type Completed struct {
 	Conn *connection.Connection
 	// User started the authorization.
 	User string
+	// Events were written to the outbox with the tokens; publish them.
+	Events []events.Event
 }
 
 // Errors of Complete. All are Invalid (the page answers 400) except
@@ -330,9 +333,11 @@ func (c *Callback) Complete(ctx context.Context, in CallbackInput) (*Completed, 
 		return nil, apperr.Wrap(apperr.Unavailable, "provider_unavailable", "the provider could not be reached; start again", err)
 	}
 	// Store, re-reading when an edit or a refresh moved the connection on.
+	var evs []events.Event
 	for attempt := 0; ; attempt++ {
 		conn := &rec.Conn
-		err := c.store(ctx, conn, st.User, tokens)
+		var err error
+		evs, err = c.store(ctx, conn, st.User, tokens)
 		if err == nil {
 			break
 		}
@@ -347,26 +352,39 @@ func (c *Callback) Complete(ctx context.Context, in CallbackInput) (*Completed, 
 	if err != nil {
 		return nil, err
 	}
-	return &Completed{Conn: &rec.Conn, User: st.User}, nil
+	return &Completed{Conn: &rec.Conn, User: st.User, Events: evs}, nil
 }
 
-func (c *Callback) store(ctx context.Context, conn *connection.Connection, user string, tokens *TokenSet) error {
+// store writes the new tokens with their audit entry and events: Connection
+// Updated (the credentials changed, so runs suspended on the connection
+// resume) and, when it ends an expired or failing state, Connection
+// Recovered.
+func (c *Callback) store(ctx context.Context, conn *connection.Connection, user string, tokens *TokenSet) ([]events.Event, error) {
 	next := conn.SecretVersion + 1
 	pt, err := tokens.Encode()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sealed, err := c.cfg.Sealer.Seal(ctx, vault.Binding{Tenant: conn.Tenant, Subject: conn.ID, Version: next}, pt)
 	clear(pt)
 	if err != nil {
-		return fmt.Errorf("oauth.Complete seal: %w", err)
+		return nil, fmt.Errorf("oauth.Complete seal: %w", err)
 	}
 	now := c.cfg.Now().UTC()
-	return c.cfg.Store.PutTokens(ctx, store.TokenWrite{
+	after := *conn
+	after.Version, after.SecretVersion, after.Status, after.StatusReason, after.UpdatedAt = conn.Version+1, next, connection.StatusActive, "", now
+	changes := []string{"credentials.accessToken", "credentials.refreshToken", "status"}
+	evs := []events.Event{events.ForConnection(events.ConnectionUpdated, &after, c.cfg.NewID(), user, "authorized", changes, now)}
+	switch conn.Status {
+	case connection.StatusExpired, connection.StatusExpiring, connection.StatusError:
+		evs = append(evs, events.ForConnection(events.ConnectionRecovered, &after, c.cfg.NewID(), user, "authorized", changes, now))
+	}
+	return evs, c.cfg.Store.PutTokens(ctx, store.TokenWrite{
 		Tenant: conn.Tenant, ID: conn.ID, FromSecretVersion: conn.SecretVersion, Secret: sealed,
 		SecretFields: tokens.SecretFields(), TokenExpiresAt: tokens.ExpiresAt(), ExpectedVersion: conn.Version,
 		Audit: &connection.AuditEntry{ID: c.cfg.NewID(), At: now, Actor: user, Action: connection.ActionAuthorized, Version: conn.Version + 1,
 			Changes: []string{"credentials.accessToken", "credentials.refreshToken", "status"},
 			Details: map[string]string{"secretVersion": fmt.Sprint(next), "status": string(connection.StatusActive)}},
+		Events: evs,
 	})
 }

@@ -113,6 +113,9 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (json.RawMe
 				Error ErrorBody `json:"error"`
 			}{false, ErrorBody{Code: e.Code, Message: e.Message, Status: e.Kind.Status()}})
 		}
+		if h.Resolver.cfg.Events != nil {
+			h.Resolver.cfg.Events.Flush(ctx, done.Events)
+		}
 		c := done.Conn
 		h.Resolver.log.Info("authorization completed", "tenant", c.Tenant, "connection", c.ID, "user", done.User, "secretVersion", c.SecretVersion)
 		return json.Marshal(struct {

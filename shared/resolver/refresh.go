@@ -9,6 +9,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
@@ -196,9 +197,15 @@ func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record
 			return outcome{}, f
 		}
 		now := r.cfg.Now().UTC()
+		after := cur.Conn
+		after.Version, after.Status, after.StatusReason, after.UpdatedAt = cur.Conn.Version+1, connection.StatusExpired, pe.Code, now
+		evs := []events.Event{
+			events.ForConnection(events.ConnectionRefreshFailed, &after, r.cfg.NewID(), "", pe.Code, nil, now),
+			events.ForConnection(events.ConnectionExpired, &after, r.cfg.NewID(), "", pe.Code, []string{"status"}, now),
+		}
 		err = r.cfg.Store.MarkExpired(ctx, store.ExpiredMark{
 			Tenant: rec.Conn.Tenant, ID: id, SecretVersion: rec.Conn.SecretVersion, ExpectedVersion: cur.Conn.Version,
-			Reason: pe.Code, LeaseOwner: owner,
+			Reason: pe.Code, LeaseOwner: owner, Events: evs,
 			Audit: connection.AuditEntry{ID: r.cfg.NewID(), At: now, Actor: "system:resolver", Action: connection.ActionExpired,
 				Version: cur.Conn.Version + 1, Changes: []string{"status"},
 				Details: map[string]string{"reason": pe.Code, "secretVersion": fmt.Sprint(rec.Conn.SecretVersion)}},
@@ -206,6 +213,9 @@ func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record
 		if err == nil {
 			r.log.Warn("connection marked expired", slog.String("tenant", rec.Conn.Tenant), slog.String("connection", id),
 				slog.String("providerCode", pe.Code), slog.Int64("secretVersion", rec.Conn.SecretVersion))
+			if r.cfg.Events != nil {
+				r.cfg.Events.Flush(ctx, evs)
+			}
 			if r.cfg.OnExpired != nil {
 				r.cfg.OnExpired(ctx, rec.Conn.Tenant, id, pe.Code)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/secret"
@@ -77,6 +78,10 @@ type Config struct {
 	LastUsedInterval time.Duration
 	// Sleep waits between polls (default: a timer honouring ctx).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Events, if set, publishes the events a mark wrote to the outbox.
+	Events interface {
+		Flush(ctx context.Context, evs []events.Event)
+	}
 	// OnExpired, if set, is called once after this instance marked a
 	// connection expired (the provider's code in reason), for the change
 	// event that notifies owners; called synchronously, keep it short.

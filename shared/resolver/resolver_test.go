@@ -131,7 +131,7 @@ func TestResolveFailures(t *testing.T) {
 	basic("swapped", connection.Connection{})
 	sw, _ := f.env.Store.Get(ctx, "t1", "swapped")
 	sw.Secret, sw.Conn.Version = hr.Secret, 2
-	if err := f.env.Store.Update(ctx, sw, 1, sw.Conn.Owners); err != nil {
+	if err := f.env.Store.Update(ctx, sw, 1, sw.Conn.Owners, store.Changes{}); err != nil {
 		t.Fatal(err)
 	}
 

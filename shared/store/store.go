@@ -19,6 +19,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/vault"
 )
 
@@ -311,7 +312,7 @@ func versionIs(v int64) *expression.ConditionBuilder {
 // Create stores a new connection with its owner edges and audit entry in one
 // transaction. With idem set, a retry with the same key and request answers
 // *ErrIdempotencyReplay; the same key with another request is a Conflict.
-func (s *Store) Create(ctx context.Context, r *Record, audit connection.AuditEntry, idem *Idempotency) error {
+func (s *Store) Create(ctx context.Context, r *Record, audit connection.AuditEntry, idem *Idempotency, evs ...events.Event) error {
 	c := &r.Conn
 	it, err := toItem(r)
 	if err != nil {
@@ -348,6 +349,11 @@ func (s *Store) Create(ctx context.Context, r *Record, audit connection.AuditEnt
 			return err
 		}
 	}
+	outbox, err := s.outboxPuts(evs)
+	if err != nil {
+		return err
+	}
+	items = append(items, outbox...)
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {
 		return nil
@@ -399,10 +405,18 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*Record, error) {
 	return fromItem(it)
 }
 
+// Changes are what a write records besides the item itself, in the same
+// transaction.
+type Changes struct {
+	Audits []connection.AuditEntry
+	Events []events.Event
+}
+
 // Update writes next in place of the version expected, with its audit
-// entries and the owner edge changes from prevOwners to next's owners. A
-// stale version is PreconditionFailed; a vanished connection NotFound.
-func (s *Store) Update(ctx context.Context, next *Record, expected int64, prevOwners []string, audits ...connection.AuditEntry) error {
+// entries, events and the owner edge changes from prevOwners to next's
+// owners. A stale version is PreconditionFailed; a vanished connection
+// NotFound.
+func (s *Store) Update(ctx context.Context, next *Record, expected int64, prevOwners []string, ch Changes) error {
 	c := &next.Conn
 	it, err := toItem(next)
 	if err != nil {
@@ -432,19 +446,23 @@ func (s *Store) Update(ctx context.Context, next *Record, expected int64, prevOw
 			items = append(items, ti)
 		}
 	}
-	for _, a := range audits {
+	for _, a := range ch.Audits {
 		ti, err := s.put(toAuditItem(c.Tenant, c.ID, a), nil)
 		if err != nil {
 			return err
 		}
 		items = append(items, ti)
 	}
-	return s.commit(ctx, "store.Update", c.Tenant, c.ID, items)
+	outbox, err := s.outboxPuts(ch.Events)
+	if err != nil {
+		return err
+	}
+	return s.commit(ctx, "store.Update", c.Tenant, c.ID, append(items, outbox...))
 }
 
 // Delete removes a connection at the expected version with its owner edges,
 // recording the audit entry; the audit history stays.
-func (s *Store) Delete(ctx context.Context, r *Record, expected int64, audit connection.AuditEntry) error {
+func (s *Store) Delete(ctx context.Context, r *Record, expected int64, audit connection.AuditEntry, evs ...events.Event) error {
 	c := &r.Conn
 	ti, err := s.del(connPK(c.Tenant, c.ID), skConn, versionIs(expected))
 	if err != nil {
@@ -463,7 +481,11 @@ func (s *Store) Delete(ctx context.Context, r *Record, expected int64, audit con
 		return err
 	}
 	items = append(items, ti)
-	return s.commit(ctx, "store.Delete", c.Tenant, c.ID, items)
+	outbox, err := s.outboxPuts(evs)
+	if err != nil {
+		return err
+	}
+	return s.commit(ctx, "store.Delete", c.Tenant, c.ID, append(items, outbox...))
 }
 
 func (s *Store) commit(ctx context.Context, op, tenant, id string, items []types.TransactWriteItem) error {

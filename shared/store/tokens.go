@@ -13,6 +13,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/vault"
 )
 
@@ -108,6 +109,8 @@ type TokenWrite struct {
 	// (needed with Audit, whose entry records the version written).
 	ExpectedVersion int64
 	Audit           *connection.AuditEntry
+	// Events are recorded in the outbox with an audited write.
+	Events []events.Event
 }
 
 // PutTokens stores new tokens and makes the connection active (status
@@ -118,6 +121,9 @@ type TokenWrite struct {
 func (s *Store) PutTokens(ctx context.Context, w TokenWrite) error {
 	if w.Audit != nil && w.ExpectedVersion == 0 {
 		return fmt.Errorf("store.PutTokens: an audited write needs the expected version")
+	}
+	if len(w.Events) > 0 && w.Audit == nil {
+		return fmt.Errorf("store.PutTokens: events are written with an audited write")
 	}
 	upd := expression.Set(expression.Name("secretKey"), expression.Value(w.Secret.EncryptedKey)).
 		Set(expression.Name("secretNonce"), expression.Value(w.Secret.Nonce)).
@@ -158,7 +164,11 @@ func (s *Store) PutTokens(ctx context.Context, w TokenWrite) error {
 		if audit, err = s.put(toAuditItem(w.Tenant, w.ID, *w.Audit), nil); err != nil {
 			return err
 		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{Update: u}, audit}})
+		outbox, oerr := s.outboxPuts(w.Events)
+		if oerr != nil {
+			return oerr
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{{Update: u}, audit}, outbox...)})
 	}
 	if err == nil {
 		return nil
@@ -197,6 +207,7 @@ type ExpiredMark struct {
 	// LeaseOwner, when set, must still hold the refresh lease.
 	LeaseOwner string
 	Audit      connection.AuditEntry
+	Events     []events.Event
 }
 
 // MarkExpired sets status expired with the reason, in one transaction with
@@ -235,6 +246,11 @@ func (s *Store) MarkExpired(ctx context.Context, m ExpiredMark) error {
 		return err
 	}
 	items = append(items, audit)
+	outbox, err := s.outboxPuts(m.Events)
+	if err != nil {
+		return err
+	}
+	items = append(items, outbox...)
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {
 		return nil

@@ -150,7 +150,7 @@ func TestPutTokensConditionedOnSecretVersion(t *testing.T) {
 	// A stale rename (whole-item update at version 2) cannot overwrite the refreshed tokens.
 	stale := *r
 	stale.Conn.Version, stale.Conn.SecretVersion, stale.Conn.Name = 3, 1, "renamed"
-	if err := env.Store.Update(ctx, &stale, 2, stale.Conn.Owners); !apperr.Is(err, apperr.PreconditionFailed) {
+	if err := env.Store.Update(ctx, &stale, 2, stale.Conn.Owners, store.Changes{}); !apperr.Is(err, apperr.PreconditionFailed) {
 		t.Fatalf("stale whole-item update: %v", err)
 	}
 
@@ -221,7 +221,7 @@ func TestTouchLastUsed(t *testing.T) {
 	}
 	// A whole-item update keeps it.
 	r.Conn.Name, r.Conn.Version = "renamed", 2
-	if err := env.Store.Update(ctx, r, 1, r.Conn.Owners); err != nil {
+	if err := env.Store.Update(ctx, r, 1, r.Conn.Owners, store.Changes{}); err != nil {
 		t.Fatal(err)
 	}
 	r, _ = env.Store.Get(ctx, "t1", "c1")

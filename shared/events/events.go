@@ -1,0 +1,185 @@
+// Package events is the catalogue of events the connection manager puts on
+// its EventBridge bus, and the publisher.
+//
+// Every event has source "connmgr", a detail-type from the catalogue and a
+// detail carrying ids, owners, reason codes and timestamps with a schema
+// version: never a secret. Events are written to the outbox in the same
+// transaction as the change they report and published after it commits, so
+// a failed PutEvents is retried later and never loses or undoes the change.
+// Delivery is at least once; consumers deduplicate on detail.eventId.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+)
+
+// Source is the source of every event.
+const Source = "connmgr"
+
+// SchemaVersion is the version of every detail shape below.
+const SchemaVersion = 1
+
+// Detail types: the catalogue.
+const (
+	ConnectionCreated         = "Connection Created"
+	ConnectionUpdated         = "Connection Updated"
+	ConnectionDeleted         = "Connection Deleted"
+	ConnectionExpiring        = "Connection Expiring"
+	ConnectionExpired         = "Connection Expired"
+	ConnectionRefreshFailed   = "Connection Refresh Failed"
+	ConnectionRecovered       = "Connection Recovered"
+	RunSuspended              = "Run Suspended"
+	RunResumed                = "Run Resumed"
+	RunTerminated             = "Run Terminated"
+	RunSucceeded              = "Run Succeeded"
+	RunFailed                 = "Run Failed"
+	RunTerminationApproaching = "Run Termination Approaching"
+)
+
+// Catalogue lists every detail type.
+var Catalogue = []string{
+	ConnectionCreated, ConnectionUpdated, ConnectionDeleted, ConnectionExpiring, ConnectionExpired,
+	ConnectionRefreshFailed, ConnectionRecovered,
+	RunSuspended, RunResumed, RunTerminated, RunSucceeded, RunFailed, RunTerminationApproaching,
+}
+
+// Event is one event before publication.
+type Event struct {
+	DetailType string
+	Detail     any // *ConnectionDetail or *RunDetail
+}
+
+// ConnectionDetail is the detail of every Connection event.
+type ConnectionDetail struct {
+	SchemaVersion int       `json:"schemaVersion"`
+	EventID       string    `json:"eventId"`
+	Tenant        string    `json:"tenant"`
+	ConnectionID  string    `json:"connectionId"`
+	Type          string    `json:"type"`
+	Name          string    `json:"name,omitempty"`
+	Kind          string    `json:"kind"`
+	Owners        []string  `json:"owners"`
+	Status        string    `json:"status"`
+	Reason        string    `json:"reason,omitempty"`
+	Actor         string    `json:"actor,omitempty"`
+	Changes       []string  `json:"changes,omitempty"`
+	Version       int64     `json:"version"`
+	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
+	At            time.Time `json:"at"`
+}
+
+// RunDetail is the detail of every Run event.
+type RunDetail struct {
+	SchemaVersion int       `json:"schemaVersion"`
+	EventID       string    `json:"eventId"`
+	Tenant        string    `json:"tenant"`
+	RunID         string    `json:"runId"`
+	WorkflowID    string    `json:"workflowId"`
+	Site          string    `json:"site"`
+	Owner         string    `json:"owner"`
+	Status        string    `json:"status"`
+	StepID        string    `json:"stepId,omitempty"`
+	ConnectionID  string    `json:"connectionId,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	TerminatesAt  time.Time `json:"terminatesAt,omitzero"`
+	At            time.Time `json:"at"`
+}
+
+// ID returns the event id carried in the detail.
+func (e Event) ID() string {
+	switch d := e.Detail.(type) {
+	case *ConnectionDetail:
+		return d.EventID
+	case *RunDetail:
+		return d.EventID
+	}
+	return ""
+}
+
+// Tenant returns the tenant carried in the detail.
+func (e Event) Tenant() string {
+	switch d := e.Detail.(type) {
+	case *ConnectionDetail:
+		return d.Tenant
+	case *RunDetail:
+		return d.Tenant
+	}
+	return ""
+}
+
+// PutEventsAPI is the EventBridge call the publisher needs.
+type PutEventsAPI interface {
+	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, opts ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
+}
+
+// Publisher puts events on one bus.
+type Publisher struct {
+	eb  PutEventsAPI
+	bus string
+}
+
+// NewPublisher returns a Publisher for bus.
+func NewPublisher(eb PutEventsAPI, bus string) *Publisher { return &Publisher{eb: eb, bus: bus} }
+
+// maxAttempts bounds retries of entries EventBridge failed.
+const maxAttempts = 3
+
+// Publish puts evs, ten per call, retrying entries EventBridge reports as
+// failed. It returns the ids it could not publish with the error.
+func (p *Publisher) Publish(ctx context.Context, evs []Event) (failed []string, err error) {
+	for start := 0; start < len(evs); start += 10 {
+		batch := evs[start:min(start+10, len(evs))]
+		entries := make([]ebtypes.PutEventsRequestEntry, len(batch))
+		for i, e := range batch {
+			detail, merr := json.Marshal(e.Detail)
+			if merr != nil {
+				return ids(evs[start:]), fmt.Errorf("events: marshal %s: %w", e.DetailType, merr)
+			}
+			entries[i] = ebtypes.PutEventsRequestEntry{
+				EventBusName: aws.String(p.bus), Source: aws.String(Source), DetailType: aws.String(e.DetailType),
+				Detail: aws.String(string(detail)), Resources: []string{},
+			}
+		}
+		pending, pendingEvs := entries, batch
+		for attempt := 1; len(pending) > 0; attempt++ {
+			out, perr := p.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: pending})
+			if perr != nil {
+				if attempt == maxAttempts {
+					return append(ids(pendingEvs), ids(evs[start+len(batch):])...), fmt.Errorf("events: PutEvents: %w", perr)
+				}
+				continue
+			}
+			var retry []ebtypes.PutEventsRequestEntry
+			var retryEvs []Event
+			lastCode := ""
+			for i, r := range out.Entries {
+				if r.ErrorCode != nil {
+					retry = append(retry, pending[i])
+					retryEvs = append(retryEvs, pendingEvs[i])
+					lastCode = aws.ToString(r.ErrorCode)
+				}
+			}
+			if len(retry) > 0 && attempt == maxAttempts {
+				return append(ids(retryEvs), ids(evs[start+len(batch):])...), errors.New("events: PutEvents left entries unpublished: " + lastCode)
+			}
+			pending, pendingEvs = retry, retryEvs
+		}
+	}
+	return nil, nil
+}
+
+func ids(evs []Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.ID()
+	}
+	return out
+}

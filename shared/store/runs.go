@@ -1,0 +1,318 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/identity"
+	"github.com/connmgr/connmgr/shared/runs"
+)
+
+// Run keys (see doc.go).
+func runPK(tenant, id string) string         { return "T#" + tenant + "#R#" + id }
+func tenantRunsKey(tenant string) string     { return "T#" + tenant + "#RUNS" }
+func runAudienceKey(tenant, a string) string { return "T#" + tenant + "#RA#" + a }
+func suspendedOnKey(tenant, conn string) string {
+	return "T#" + tenant + "#SUSP#" + conn
+}
+
+const (
+	skRun     = "RUN"
+	skSuspend = "SUSP"
+)
+
+// RunAudience names a gsi1 partition of runs: their owner, or a path that is
+// the run's site or one of its ancestors.
+type RunAudience string
+
+// RunsOwnedBy and RunsUnder are the run audiences a caller queries.
+func RunsOwnedBy(user string) RunAudience { return RunAudience("OWNER#" + user) }
+func RunsUnder(path string) RunAudience   { return RunAudience("PATH#" + path) }
+
+func runAudiences(r *runs.Run) []RunAudience {
+	out := []RunAudience{RunsOwnedBy(r.Owner)}
+	for _, p := range identity.CollectionsOf(r.Site) {
+		out = append(out, RunsUnder(p))
+	}
+	return out
+}
+
+type runItem struct {
+	PK          string    `dynamodbav:"pk"`
+	SK          string    `dynamodbav:"sk"`
+	GSI2PK      string    `dynamodbav:"gsi2pk"`
+	GSI2SK      string    `dynamodbav:"gsi2sk"`
+	Tenant      string    `dynamodbav:"tenant"`
+	ID          string    `dynamodbav:"id"`
+	WorkflowID  string    `dynamodbav:"workflowId"`
+	Site        string    `dynamodbav:"site"`
+	Owner       string    `dynamodbav:"owner"`
+	Status      string    `dynamodbav:"status"`
+	Steps       string    `dynamodbav:"steps"`   // JSON
+	Results     string    `dynamodbav:"results"` // JSON
+	Current     int       `dynamodbav:"current"`
+	Suspension  string    `dynamodbav:"suspension,omitempty"` // JSON
+	TaskToken   string    `dynamodbav:"taskToken,omitempty"`
+	ResumeEvent string    `dynamodbav:"resumeEvent,omitempty"`
+	Reason      string    `dynamodbav:"reason,omitempty"`
+	Version     int64     `dynamodbav:"version"`
+	CreatedAt   time.Time `dynamodbav:"createdAt"`
+	UpdatedAt   time.Time `dynamodbav:"updatedAt"`
+	FinishedAt  time.Time `dynamodbav:"finishedAt,omitempty"`
+}
+
+// edgeItem places an item's id in a gsi1 partition.
+type edgeItem struct {
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	GSI1PK string `dynamodbav:"gsi1pk"`
+	GSI1SK string `dynamodbav:"gsi1sk"`
+}
+
+func toRunItem(r *runs.Run) (runItem, error) {
+	steps, err := json.Marshal(r.Steps)
+	if err != nil {
+		return runItem{}, fmt.Errorf("store: marshal steps: %w", err)
+	}
+	results, err := json.Marshal(r.Results)
+	if err != nil {
+		return runItem{}, fmt.Errorf("store: marshal results: %w", err)
+	}
+	it := runItem{
+		PK: runPK(r.Tenant, r.ID), SK: skRun, GSI2PK: tenantRunsKey(r.Tenant), GSI2SK: r.ID,
+		Tenant: r.Tenant, ID: r.ID, WorkflowID: r.WorkflowID, Site: r.Site, Owner: r.Owner, Status: string(r.Status),
+		Steps: string(steps), Results: string(results), Current: r.Current, TaskToken: r.TaskToken,
+		ResumeEvent: r.ResumeEvent, Reason: r.Reason, Version: r.Version,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), FinishedAt: r.FinishedAt.UTC(),
+	}
+	if r.FinishedAt.IsZero() {
+		it.FinishedAt = time.Time{}
+	}
+	if r.Suspension != nil {
+		b, err := json.Marshal(r.Suspension)
+		if err != nil {
+			return runItem{}, fmt.Errorf("store: marshal suspension: %w", err)
+		}
+		it.Suspension = string(b)
+	}
+	return it, nil
+}
+
+func fromRunItem(it runItem) (*runs.Run, error) {
+	r := &runs.Run{
+		Tenant: it.Tenant, ID: it.ID, WorkflowID: it.WorkflowID, Site: it.Site, Owner: it.Owner,
+		Status: runs.Status(it.Status), Current: it.Current, TaskToken: it.TaskToken, ResumeEvent: it.ResumeEvent,
+		Reason: it.Reason, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, FinishedAt: it.FinishedAt,
+	}
+	if err := json.Unmarshal([]byte(it.Steps), &r.Steps); err != nil {
+		return nil, fmt.Errorf("store: steps of run %s: %w", it.ID, err)
+	}
+	if err := json.Unmarshal([]byte(it.Results), &r.Results); err != nil {
+		return nil, fmt.Errorf("store: results of run %s: %w", it.ID, err)
+	}
+	if it.Suspension != "" {
+		r.Suspension = &runs.Suspension{}
+		if err := json.Unmarshal([]byte(it.Suspension), r.Suspension); err != nil {
+			return nil, fmt.Errorf("store: suspension of run %s: %w", it.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// CreateRun stores a new run with its audience edges. A run id already
+// stored is a Conflict (a retried start must not overwrite progress).
+func (s *Store) CreateRun(ctx context.Context, r *runs.Run, evs ...events.Event) error {
+	it, err := toRunItem(r)
+	if err != nil {
+		return err
+	}
+	ti, err := s.put(it, notExists())
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{ti}
+	for i, a := range runAudiences(r) {
+		ti, err := s.put(edgeItem{PK: runPK(r.Tenant, r.ID), SK: fmt.Sprintf("EDGE#%d", i), GSI1PK: runAudienceKey(r.Tenant, string(a)), GSI1SK: r.ID}, nil)
+		if err != nil {
+			return err
+		}
+		items = append(items, ti)
+	}
+	outbox, err := s.outboxPuts(evs)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, outbox...)})
+	if conditionFailedAt(err, 0) {
+		return apperr.Wrap(apperr.Conflict, "run_exists", "a run with this id already exists", err)
+	}
+	if err != nil {
+		return fmt.Errorf("store.CreateRun %s: %w", r.ID, classify(err))
+	}
+	return nil
+}
+
+// GetRun reads a run; absent is NotFound.
+func (s *Store) GetRun(ctx context.Context, tenant, id string) (*runs.Run, error) {
+	if !validKeyPart(id) {
+		return nil, apperr.NotFoundf("run not found")
+	}
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(runPK(tenant, id), skRun), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("store.GetRun %s: %w", id, classify(err))
+	}
+	if out.Item == nil {
+		return nil, apperr.NotFoundf("run not found")
+	}
+	var it runItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return nil, fmt.Errorf("store.GetRun %s: %w", id, err)
+	}
+	return fromRunItem(it)
+}
+
+// RunCondition adds to the version check of UpdateRun.
+type RunCondition struct {
+	// NotResumedBy rejects the write when the run's last resume came from this event.
+	NotResumedBy string
+}
+
+// UpdateRun writes next in place of the version expected and keeps the
+// suspended-on-connection edge in step with its status: present exactly
+// while the run is suspended. A stale version is PreconditionFailed.
+func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCondition, evs ...events.Event) error {
+	it, err := toRunItem(next)
+	if err != nil {
+		return err
+	}
+	c := expression.Name("version").Equal(expression.Value(prev.Version))
+	if cond.NotResumedBy != "" {
+		c = c.And(expression.Name("resumeEvent").NotEqual(expression.Value(cond.NotResumedBy)).Or(expression.AttributeNotExists(expression.Name("resumeEvent"))))
+	}
+	ti, err := s.put(it, &c)
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{ti}
+	wasSusp := prev.Status == runs.StatusSuspended && prev.Suspension != nil
+	isSusp := next.Status == runs.StatusSuspended && next.Suspension != nil
+	if wasSusp && (!isSusp || prev.Suspension.Connection != next.Suspension.Connection) {
+		ti, err := s.del(runPK(prev.Tenant, prev.ID), skSuspend, nil)
+		if err != nil {
+			return err
+		}
+		items = append(items, ti)
+	}
+	if isSusp && (!wasSusp || prev.Suspension.Connection != next.Suspension.Connection) {
+		ti, err := s.put(edgeItem{PK: runPK(next.Tenant, next.ID), SK: skSuspend, GSI1PK: suspendedOnKey(next.Tenant, next.Suspension.Connection), GSI1SK: next.ID}, nil)
+		if err != nil {
+			return err
+		}
+		items = append(items, ti)
+	}
+	outbox, err := s.outboxPuts(evs)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, outbox...)})
+	if conditionFailedAt(err, 0) {
+		return apperr.Wrap(apperr.PreconditionFailed, "run_changed", "the run changed concurrently", err)
+	}
+	if err != nil {
+		return fmt.Errorf("store.UpdateRun %s: %w", next.ID, classify(err))
+	}
+	return nil
+}
+
+// RunListQuery selects runs of one tenant, like ListQuery for connections.
+type RunListQuery struct {
+	Tenant    string
+	All       bool
+	Audiences []RunAudience
+	After     string
+	Limit     int
+	Keep      func(*runs.Run) bool
+}
+
+// ListRuns returns up to Limit runs in id order and the id to continue after.
+func (s *Store) ListRuns(ctx context.Context, q RunListQuery) ([]*runs.Run, string, error) {
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	var sources []*source
+	if q.All {
+		sources = append(sources, &source{index: IndexTenant, pkAttr: "gsi2pk", skAttr: "gsi2sk", pk: tenantRunsKey(q.Tenant)})
+	} else {
+		for _, a := range slices.Compact(slices.Sorted(slices.Values(q.Audiences))) {
+			sources = append(sources, &source{index: IndexAudience, pkAttr: "gsi1pk", skAttr: "gsi1sk", pk: runAudienceKey(q.Tenant, string(a))})
+		}
+	}
+	for _, src := range sources {
+		src.after = q.After
+	}
+	var page []*runs.Run
+	last := q.After
+	for examined := 0; len(page) < q.Limit && examined < maxExamined; {
+		var ids []string
+		for len(ids) < q.Limit-len(page) {
+			id, ok, err := nextID(ctx, s, sources, q.Limit)
+			if err != nil {
+				return nil, "", err
+			}
+			if !ok {
+				break
+			}
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
+			return page, "", nil
+		}
+		examined += len(ids)
+		for _, id := range ids {
+			last = id
+			r, err := s.GetRun(ctx, q.Tenant, id)
+			if apperr.Is(err, apperr.NotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			if q.Keep == nil || q.Keep(r) {
+				page = append(page, r)
+			}
+		}
+	}
+	for _, src := range sources {
+		if len(src.buf) > 0 || !src.done {
+			return page, last, nil
+		}
+	}
+	return page, "", nil
+}
+
+// SuspendedOn lists the ids of runs suspended on a connection (gsi1).
+func (s *Store) SuspendedOn(ctx context.Context, tenant, conn string) ([]string, error) {
+	src := &source{index: IndexAudience, pkAttr: "gsi1pk", skAttr: "gsi1sk", pk: suspendedOnKey(tenant, conn)}
+	var ids []string
+	for {
+		if err := src.fill(ctx, s, 100); err != nil {
+			return nil, err
+		}
+		if len(src.buf) == 0 {
+			return ids, nil
+		}
+		ids = append(ids, src.buf...)
+		src.buf = nil
+	}
+}
