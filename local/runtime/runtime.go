@@ -23,6 +23,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/connmgr/connmgr/local/asl"
 	"github.com/connmgr/connmgr/local/clock"
 	"github.com/connmgr/connmgr/local/devauth"
 	"github.com/connmgr/connmgr/local/emulator"
@@ -31,6 +32,7 @@ import (
 	"github.com/connmgr/connmgr/local/lambdaserver"
 	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/local/sam"
+	"github.com/connmgr/connmgr/local/sfnserver"
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/httpapi"
@@ -82,6 +84,10 @@ type Runtime struct {
 	// OAuth is the local OAuth 2 provider, registered as every tenant's
 	// client of the oauth2-generic type.
 	OAuth *oauthprovider.Provider
+	// Engine runs the template's state machines (Step Functions API at SFNURL).
+	Engine        *asl.Engine
+	SFNURL        string
+	stateMachines map[string]string // logical id → ARN
 
 	clients   *oauth.Registry
 	closers   []func()
@@ -159,20 +165,17 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		return nil, fmt.Errorf("runtime: OAuth provider: %w", err)
 	}
 	rt.closers = append(rt.closers, func() { rt.OAuth.Close() })
-	rules, err := tmpl.EventRules()
+	// The bus's address is part of every function's configuration, but its
+	// rules need the functions registered: listen now, serve once built.
+	busLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	if rt.Bus, err = eventbus.New(eventbus.Options{Rules: rules, Invoker: rt.Lambda, Clock: opts.Clock, Region: emulator.Region, AccountID: emulator.AccountID, Logger: logger("events")}); err != nil {
-		return nil, fmt.Errorf("runtime: event bus: %w", err)
-	}
-	rt.closers = append(rt.closers, rt.Bus.Close)
-	bsrv, err := eventbus.Start("", rt.Bus)
-	if err != nil {
+	rt.closers = append(rt.closers, func() { busLn.Close() })
+	rt.EventsURL = "http://" + busLn.Addr().String()
+	if err := rt.startStepFunctions(opts.Clock, logger("stepfunctions")); err != nil {
 		return nil, err
 	}
-	rt.closers = append(rt.closers, func() { bsrv.Close() })
-	rt.EventsURL = bsrv.URL
 	rt.clients = oauth.NewRegistry(store.New(rt.Stack.DynamoDBClient(), rt.Stack.TableName, opts.Clock.Now),
 		vault.NewSealer(rt.Stack.KMSClient(), emulator.KeyAlias), oauth.RegistryOptions{Now: opts.Clock.Now, AllowLoopbackHTTP: true})
 
@@ -195,6 +198,17 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 			}
 		}
 	}
+	rules, err := tmpl.EventRules()
+	if err != nil {
+		return nil, err
+	}
+	if rt.Bus, err = eventbus.New(eventbus.Options{Rules: rules, Invoker: rt.Lambda, Clock: opts.Clock, Region: emulator.Region, AccountID: emulator.AccountID, Logger: logger("events")}); err != nil {
+		return nil, fmt.Errorf("runtime: event bus: %w", err)
+	}
+	rt.closers = append(rt.closers, rt.Bus.Close)
+	busSrv := &http.Server{Handler: eventbus.Handler(rt.Bus), ReadHeaderTimeout: 10 * time.Second}
+	go busSrv.Serve(busLn)
+	rt.closers = append(rt.closers, func() { busSrv.Close() })
 	var gwFns []gateway.Function
 	for _, f := range fns {
 		gf, err := gatewayFunction(f, routers[f.LogicalID])
@@ -244,6 +258,45 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	}()
 	return rt, nil
 }
+
+// startStepFunctions loads every state machine of the template into the
+// local engine, its substitutions resolved to the local functions, and
+// serves the Step Functions API. Lambda must be set up first.
+func (rt *Runtime) startStepFunctions(clk *clock.Clock, log *slog.Logger) error {
+	rt.Engine = asl.NewEngine(asl.Options{Clock: clk, Invoker: rt.Lambda, Region: emulator.Region, AccountID: emulator.AccountID, Logger: log})
+	rt.closers = append(rt.closers, rt.Engine.Close)
+	machines, err := rt.Template.StateMachines()
+	if err != nil {
+		return err
+	}
+	rt.stateMachines = map[string]string{}
+	for _, m := range machines {
+		subs := map[string]string{}
+		for name, v := range m.Substitutions {
+			target, ok := sam.GetAttTarget(v)
+			fn, attr, _ := strings.Cut(target, ".")
+			if _, err := rt.Template.CF.GetServerlessFunctionWithName(fn); !ok || err != nil || attr != "Arn" {
+				return fmt.Errorf("runtime: state machine %s substitution %s = %q: only !GetAtt <Function>.Arn is resolved locally", m.LogicalID, name, v)
+			}
+			subs[name] = rt.Lambda.ARN(fn)
+		}
+		sm, err := rt.Engine.CreateStateMachine(asl.StateMachineSpec{Name: m.LogicalID, Definition: m.Definition, Substitutions: subs})
+		if err != nil {
+			return fmt.Errorf("runtime: state machine %s: %w", m.LogicalID, err)
+		}
+		rt.stateMachines[m.LogicalID] = sm.ARN
+	}
+	srv, err := sfnserver.Start("", rt.Engine)
+	if err != nil {
+		return err
+	}
+	rt.closers = append(rt.closers, func() { srv.Close() })
+	rt.SFNURL = srv.URL
+	return nil
+}
+
+// StateMachineARN is the local ARN of the template's state machine id.
+func (rt *Runtime) StateMachineARN(id string) string { return rt.stateMachines[id] }
 
 // RegisterOAuthClient makes the local OAuth provider tenant's client of the
 // oauth2-generic type (no change when one is registered).
@@ -320,6 +373,7 @@ func (rt *Runtime) buildApp(ctx context.Context, f sam.Function, opts Options, l
 		app.EnvKMSEndpoint:      rt.Stack.KMS.URL,
 		app.EnvLambdaEndpoint:   rt.LambdaURL,
 		app.EnvEventsEndpoint:   rt.EventsURL,
+		app.EnvSFNEndpoint:      rt.SFNURL,
 	}
 	for name, v := range f.Environment {
 		local, err := rt.localValue(v, opts)
@@ -370,6 +424,9 @@ func (rt *Runtime) localValue(v string, opts Options) (string, error) {
 		}
 		if _, ok := rt.Template.CF.GetAllEventsEventBusResources()[target]; ok {
 			return target, nil // the local bus routes by the bus's logical id
+		}
+		if arn, ok := rt.stateMachines[target]; ok {
+			return arn, nil
 		}
 		return "", fmt.Errorf("no local value for !Ref %s", target)
 	}

@@ -74,8 +74,9 @@ func TestContractFunctionsAreBuildable(t *testing.T) {
 			if st, err := os.Stat(filepath.Join(tmpl.Root, "functions", f.Folder)); err != nil || !st.IsDir() {
 				t.Fatalf("%s: folder functions/%s does not exist", f.LogicalID, f.Folder)
 			}
-			// As Lambda builds it: linux/arm64 with lambda.norpc.
-			out, err := goCmd(t, tmpl.Root, lambdaEnv, "list", "-tags", "lambda.norpc", "-e", "-f", "{{.Name}}|{{if .Error}}{{.Error}}{{end}}|{{range .DepsErrors}}{{.}} {{end}}", pkg)
+			// As Lambda builds it: linux/arm64 with lambda.norpc; -export
+			// compiles the package and its dependencies (no link).
+			out, err := goCmd(t, tmpl.Root, lambdaEnv, "list", "-export", "-tags", "lambda.norpc", "-e", "-f", "{{.Name}}|{{if .Error}}{{.Error}}{{end}}|{{range .DepsErrors}}{{.}} {{end}}", pkg)
 			if err != nil {
 				t.Fatalf("go list %s: %v\n%s", pkg, err, out)
 			}
@@ -86,14 +87,10 @@ func TestContractFunctionsAreBuildable(t *testing.T) {
 			if strings.Trim(rest, "| ") != "" {
 				t.Errorf("%s does not load for linux/arm64: %s", pkg, rest)
 			}
-			// Compile and link on the host (the test binary's build cache
-			// makes this fast); the arm64 build itself runs under
-			// CONNMGR_BUILD_LAMBDAS=1 in TestContractMakefile.
-			if out, err := goCmd(t, tmpl.Root, nil, "build", "-tags", "lambda.norpc", "-o", os.DevNull, pkg); err != nil {
-				t.Errorf("go build %s: %v\n%s", pkg, err, out)
-			}
 		})
 	}
+	// Linking the arm64 bootstraps runs under CONNMGR_BUILD_LAMBDAS=1 in
+	// TestContractMakefile, and in `make build`.
 	entries, err := os.ReadDir(filepath.Join(tmpl.Root, "functions"))
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +235,8 @@ func sampleEnv(name string) string {
 		return "https://api.example.com/oauth/callback"
 	case app.EnvTargetNetworks:
 		return "public"
+	case app.EnvAutoResume:
+		return "true"
 	case app.EnvDynamoDBEndpoint, app.EnvKMSEndpoint, app.EnvLambdaEndpoint:
 		return ""
 	}
@@ -263,7 +262,7 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 		if target, ok := sam.RefTarget(value); !ok || target != sam.LogicalID(app.FnResolve) {
 			t.Errorf("%s %s = %q, want !Ref %s", fn, name, value, sam.LogicalID(app.FnResolve))
 		}
-	case app.EnvOAuthRedirectURI, app.EnvTargetNetworks:
+	case app.EnvOAuthRedirectURI, app.EnvTargetNetworks, app.EnvAutoResume:
 		param, ok := tmpl.ParameterRef(value)
 		if !ok {
 			t.Errorf("%s %s = %q, want !Ref of a parameter", fn, name, value)
@@ -271,8 +270,9 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 		}
 		p := tmpl.CF.Parameters[param]
 		for _, v := range append(p.AllowedValues, p.Default) {
-			if s, _ := v.(string); s != "" && name == app.EnvTargetNetworks {
-				if _, err := app.LoadConfig(app.FnResolve, func(n string) string {
+			fn := map[string]string{app.EnvTargetNetworks: app.FnResolve, app.EnvAutoResume: app.FnResumeRuns}[name]
+			if s, _ := v.(string); s != "" && fn != "" {
+				if _, err := app.LoadConfig(fn, func(n string) string {
 					if n == name {
 						return s
 					}
@@ -461,6 +461,85 @@ func TestContractNoDevRoutes(t *testing.T) {
 		for _, r := range f.Routes {
 			if r.Path == "/dev" || strings.HasPrefix(r.Path, "/dev/") || r.Path == devauth.TokenPath {
 				t.Errorf("%s declares %s: /dev/ routes are local-only", f.LogicalID, r.Key())
+			}
+		}
+	}
+}
+
+// (h) State machines: every ${placeholder} of a definition has a
+// DefinitionSubstitution and every substitution is used; each function a
+// definition invokes is a function of the template its role may invoke;
+// no state machine may decrypt.
+func TestContractStateMachines(t *testing.T) {
+	tmpl, _ := load(t)
+	machines, err := tmpl.StateMachines()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(machines) == 0 {
+		t.Fatal("the template has no state machine")
+	}
+	for _, m := range machines {
+		t.Run(m.LogicalID, func(t *testing.T) {
+			used := m.Placeholders()
+			for _, p := range used {
+				if _, ok := m.Substitutions[p]; !ok {
+					t.Errorf("%s uses ${%s}, which DefinitionSubstitutions does not set", m.DefinitionPath, p)
+				}
+			}
+			for name, v := range m.Substitutions {
+				if !slices.Contains(used, name) {
+					t.Errorf("substitution %s is not used by %s", name, m.DefinitionPath)
+				}
+				target, ok := sam.GetAttTarget(v)
+				fn, attr, _ := strings.Cut(target, ".")
+				if !ok || attr != "Arn" {
+					t.Errorf("substitution %s = %q, want !GetAtt <Function>.Arn", name, v)
+					continue
+				}
+				if _, err := tmpl.Function(fn); err != nil {
+					t.Errorf("substitution %s names %s, which is not a function of the template", name, fn)
+				}
+				allowed := false
+				for _, s := range m.Policies.Statements {
+					if s.Allows("lambda:InvokeFunction") && slices.Contains(s.Resource, v) {
+						allowed = true
+					}
+				}
+				if !allowed {
+					t.Errorf("the role of %s may not lambda:InvokeFunction %s", m.LogicalID, fn)
+				}
+			}
+			if m.Policies.Grants("kms:Decrypt") {
+				t.Errorf("%s may kms:Decrypt", m.LogicalID)
+			}
+		})
+	}
+}
+
+// (i) Each AWS API the code of a function calls is granted by its role:
+// the calls are listed here per function, as the code makes them.
+func TestContractFunctionGrants(t *testing.T) {
+	_, fns := load(t)
+	calls := map[string][]string{
+		app.FnConnections:   {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "kms:GenerateDataKey", "lambda:InvokeFunction", "events:PutEvents"},
+		app.FnResolve:       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "kms:Decrypt", "kms:GenerateDataKey", "events:PutEvents"},
+		app.FnOAuthCallback: {"lambda:InvokeFunction"},
+		app.FnRuns:          {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "states:StartExecution", "states:StopExecution", "states:SendTaskSuccess", "states:SendTaskFailure", "events:PutEvents"},
+		app.FnRunStep:       {"dynamodb:GetItem", "dynamodb:PutItem", "lambda:InvokeFunction", "events:PutEvents"},
+		app.FnSuspendRun:    {"dynamodb:GetItem", "dynamodb:PutItem", "states:SendTaskSuccess", "states:SendTaskFailure", "events:PutEvents"},
+		app.FnFinishRun:     {"dynamodb:GetItem", "dynamodb:PutItem", "events:PutEvents"},
+		app.FnResumeRuns:    {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "states:SendTaskSuccess", "events:PutEvents"},
+	}
+	for _, f := range fns {
+		want, ok := calls[f.Folder]
+		if !ok {
+			t.Errorf("%s: list the AWS calls of functions/%s in this test", f.LogicalID, f.Folder)
+			continue
+		}
+		for _, action := range want {
+			if !f.Policies.Grants(action) {
+				t.Errorf("%s calls %s but its role does not allow it", f.LogicalID, action)
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/connmgr/connmgr/shared/authpage"
@@ -29,6 +30,7 @@ import (
 	"github.com/connmgr/connmgr/shared/resolver"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
+	"github.com/connmgr/connmgr/shared/workflow"
 )
 
 // Options are the seams the local runtime and tests set; zero values are
@@ -47,6 +49,7 @@ type Options struct {
 	KMSOptions      []func(*kms.Options)
 	LambdaOptions   []func(*lambda.Options)
 	EventsOptions   []func(*eventbridge.Options)
+	SFNOptions      []func(*sfn.Options)
 }
 
 // App holds the clients and services of one function, built once per cold start.
@@ -59,6 +62,7 @@ type App struct {
 	kms    *kms.Client
 	lambda *lambda.Client
 	events *eventbridge.Client
+	sfn    *sfn.Client
 	store  *store.Store
 	relay  *outbox.Relay
 }
@@ -108,6 +112,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 			o.BaseEndpoint = aws.String(cfg.EventsEndpoint)
 		}
 	}}, opts.EventsOptions...)...)
+	a.sfn = sfn.NewFromConfig(awsCfg, append([]func(*sfn.Options){func(o *sfn.Options) {
+		if cfg.SFNEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.SFNEndpoint)
+		}
+	}}, opts.SFNOptions...)...)
 	a.store = store.New(a.ddb, cfg.TableName, a.now)
 	a.relay = outbox.New(a.store, events.NewPublisher(a.events, cfg.EventBusName), a.log)
 	return a, nil
@@ -125,6 +134,14 @@ func (a *App) Handler(function string) (any, error) {
 			return nil, err
 		}
 		return func(ctx context.Context, ev json.RawMessage) (json.RawMessage, error) { return h.Handle(ctx, ev) }, nil
+	case FnRunStep:
+		return a.workflow().RunStep, nil
+	case FnSuspendRun:
+		return a.workflow().Suspend, nil
+	case FnFinishRun:
+		return a.workflow().Finish, nil
+	case FnResumeRuns:
+		return a.workflow().ResumeOnEvent, nil
 	}
 	rt, err := a.Router(function)
 	if err != nil {
@@ -151,10 +168,21 @@ func (a *App) Router(function string) (*httpapi.Router, error) {
 		}).Routes(rt)
 	case FnOAuthCallback:
 		authpage.New(a.resolverClient(), a.log).Routes(rt)
+	case FnRuns:
+		a.workflow().Routes(rt)
 	default:
 		return nil, fmt.Errorf("app: %s is not an HTTP function", function)
 	}
 	return rt, nil
+}
+
+// workflow is the runs service with what this function's configuration provides.
+func (a *App) workflow() *workflow.Service {
+	return workflow.New(workflow.Deps{
+		Store: a.store, Engine: workflow.NewStepFunctions(a.sfn, a.cfg.StateMachineARN),
+		Credentials: a.resolverClient(), Action: httpaction.New(a.cfg.TargetNetworks, 10*time.Second),
+		Events: a.relay, Now: a.now, NewID: a.ids, Log: a.log, AutoResume: a.cfg.AutoResume,
+	})
 }
 
 func (a *App) resolverClient() *resolver.Client {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/connmgr/connmgr/shared/httpaction"
@@ -19,6 +20,11 @@ const (
 	FnConnections   = "connections"
 	FnResolve       = "resolve"
 	FnOAuthCallback = "oauth-callback"
+	FnRuns          = "runs"
+	FnRunStep       = "run-step"
+	FnSuspendRun    = "suspend-run"
+	FnFinishRun     = "finish-run"
+	FnResumeRuns    = "resume-runs"
 )
 
 // Environment variables.
@@ -30,11 +36,14 @@ const (
 	EnvResolveFunction  = "RESOLVE_FUNCTION_NAME"
 	EnvTargetNetworks   = "TARGET_NETWORKS"
 	EnvEventBusName     = "EVENT_BUS_NAME"
+	EnvStateMachineARN  = "STATE_MACHINE_ARN"
+	EnvAutoResume       = "AUTO_RESUME"
 	// Optional endpoint overrides for LocalStack or emulators; absent in AWS.
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvKMSEndpoint      = "KMS_ENDPOINT"
 	EnvLambdaEndpoint   = "LAMBDA_ENDPOINT"
 	EnvEventsEndpoint   = "EVENTS_ENDPOINT"
+	EnvSFNEndpoint      = "SFN_ENDPOINT"
 )
 
 // functionEnv is what each function requires; template.yaml must set exactly
@@ -43,10 +52,15 @@ var functionEnv = map[string][]string{
 	FnConnections:   {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName},
 	FnResolve:       {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvTargetNetworks, EnvEventBusName},
 	FnOAuthCallback: {EnvLogLevel, EnvResolveFunction},
+	FnRuns:          {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName},
+	FnRunStep:       {EnvLogLevel, EnvTableName, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName},
+	FnSuspendRun:    {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName},
+	FnFinishRun:     {EnvLogLevel, EnvTableName, EnvEventBusName},
+	FnResumeRuns:    {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName, EnvAutoResume},
 }
 
 // OptionalEnv is read by every function when present and never set by the template.
-var OptionalEnv = []string{EnvDynamoDBEndpoint, EnvKMSEndpoint, EnvLambdaEndpoint, EnvEventsEndpoint}
+var OptionalEnv = []string{EnvDynamoDBEndpoint, EnvKMSEndpoint, EnvLambdaEndpoint, EnvEventsEndpoint, EnvSFNEndpoint}
 
 // Functions lists every function, sorted.
 func Functions() []string {
@@ -70,10 +84,13 @@ type Config struct {
 	// token endpoints may reach besides public ones.
 	TargetNetworks   httpaction.Networks
 	EventBusName     string
+	StateMachineARN  string
+	AutoResume       bool
 	DynamoDBEndpoint string
 	KMSEndpoint      string
 	LambdaEndpoint   string
 	EventsEndpoint   string
+	SFNEndpoint      string
 }
 
 // LocalNetworks reports whether targets on loopback (or private networks)
@@ -116,6 +133,14 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 			cfg.ResolveFunction = v
 		case EnvEventBusName:
 			cfg.EventBusName = v
+		case EnvStateMachineARN:
+			cfg.StateMachineARN = v
+		case EnvAutoResume:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				problems = append(problems, name+" must be true or false")
+			}
+			cfg.AutoResume = b
 		case EnvTargetNetworks:
 			n, err := httpaction.ParseNetworks(v)
 			if err != nil {
@@ -128,6 +153,7 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 	cfg.KMSEndpoint = strings.TrimSpace(getenv(EnvKMSEndpoint))
 	cfg.LambdaEndpoint = strings.TrimSpace(getenv(EnvLambdaEndpoint))
 	cfg.EventsEndpoint = strings.TrimSpace(getenv(EnvEventsEndpoint))
+	cfg.SFNEndpoint = strings.TrimSpace(getenv(EnvSFNEndpoint))
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("app: %s configuration: %s", function, strings.Join(problems, "; "))
 	}

@@ -1,0 +1,11 @@
+// Command runs serves the workflow runs HTTP API: start, list, get, resume
+// and terminate runs.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/connmgr/connmgr/shared/app"
+)
+
+func main() { lambda.Start(app.Main(app.FnRuns)) }

@@ -1,0 +1,324 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	awsevents "github.com/aws/aws-lambda-go/events"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/httpapi"
+	"github.com/connmgr/connmgr/shared/identity"
+	"github.com/connmgr/connmgr/shared/runs"
+	"github.com/connmgr/connmgr/shared/store"
+)
+
+// Routes registers the runs API on rt (the runs function's routes in template.yaml).
+func (s *Service) Routes(rt *httpapi.Router) {
+	rt.Handle("POST /runs", s.handleStart)
+	rt.Handle("GET /runs", s.handleList)
+	rt.Handle("GET /runs/{id}", s.handleGet)
+	rt.Handle("POST /runs/{id}/resume", s.handleResume)
+	rt.Handle("POST /runs/{id}/terminate", s.handleTerminate)
+}
+
+// StartInput is the body of POST /runs.
+type StartInput struct {
+	WorkflowID string      `json:"workflowId"`
+	Site       string      `json:"site"`
+	Steps      []runs.Step `json:"steps"`
+}
+
+// Start creates a run owned by the caller and starts its execution.
+func (s *Service) Start(ctx context.Context, caller identity.Caller, in StartInput) (*runs.Run, error) {
+	if in.WorkflowID == "" || len(in.WorkflowID) > 128 || strings.ContainsAny(in.WorkflowID, "#\x00\r\n") {
+		return nil, apperr.InvalidField("workflowId", "invalid_workflow_id", "workflowId is 1 to 128 characters")
+	}
+	site, err := identity.CanonicalPath(in.Site)
+	if err != nil {
+		return nil, apperr.InvalidField("site", "invalid_site", "site must be a site path such as /sites/hr")
+	}
+	if !caller.CanAccessSite(site) {
+		return nil, apperr.E(apperr.Forbidden, "site_not_accessible", "you cannot access that site")
+	}
+	if err := runs.ValidateSteps(in.Steps); err != nil {
+		return nil, err
+	}
+	now := s.Now().UTC()
+	run := &runs.Run{
+		Tenant: caller.Tenant, ID: s.NewID(), WorkflowID: in.WorkflowID, Site: site, Owner: caller.User,
+		Status: runs.StatusRunning, Steps: in.Steps, Results: []runs.StepResult{}, Version: 1, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.Store.CreateRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("workflow.Start: %w", err)
+	}
+	// Retried under the same execution name: at most one execution.
+	var startErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		if startErr = s.Engine.Start(ctx, StepInput{Tenant: run.Tenant, RunID: run.ID}); startErr == nil {
+			return run, nil
+		}
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	}
+	s.Log.ErrorContext(ctx, "run not started", slog.String("run", run.ID), slog.String("error", startErr.Error()))
+	_ = s.Finish(ctx, FinishInput{Tenant: run.Tenant, RunID: run.ID, Status: runs.StatusFailed, Error: "engine_unavailable"})
+	return nil, startErr
+}
+
+// Get returns a run the caller may see.
+func (s *Service) Get(ctx context.Context, caller identity.Caller, id string) (*runs.Run, error) {
+	r, err := s.Store.GetRun(ctx, caller.Tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if !runs.CanSee(caller, r) {
+		return nil, apperr.NotFoundf("run not found")
+	}
+	return r, nil
+}
+
+// Resume resumes a suspended run the caller may act on.
+func (s *Service) Resume(ctx context.Context, caller identity.Caller, id string) (*runs.Run, error) {
+	if _, err := s.Get(ctx, caller, id); err != nil {
+		return nil, err
+	}
+	return s.resume(ctx, caller.Tenant, id, "", "resumed_by_user")
+}
+
+// Terminate ends a run that has not finished.
+func (s *Service) Terminate(ctx context.Context, caller identity.Caller, id string) (*runs.Run, error) {
+	if _, err := s.Get(ctx, caller, id); err != nil {
+		return nil, err
+	}
+	var token string
+	var wasRunning bool
+	run, err := s.transition(ctx, caller.Tenant, id, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
+		if r.Status.Terminal() {
+			return nil, apperr.E(apperr.Conflict, "run_finished", "the run has already finished")
+		}
+		token, wasRunning = r.TaskToken, r.Status == runs.StatusRunning
+		r.Status, r.TaskToken, r.Suspension, r.FinishedAt, r.Reason = runs.StatusTerminated, "", nil, s.Now().UTC(), "terminated_by_user"
+		return []events.Event{s.event(events.RunTerminated, r, "terminated_by_user")}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The run is terminated; end its execution too (both are no-ops when
+	// it already ended).
+	if wasRunning {
+		err = s.Engine.Stop(ctx, id)
+	} else if err = s.Engine.Abort(ctx, token); apperr.Is(err, apperr.Conflict) {
+		err = nil
+	}
+	if err != nil {
+		s.Log.WarnContext(ctx, "terminated run's execution not ended; it ends at its next step or its timeout", slog.String("run", id), slog.String("error", err.Error()))
+	}
+	return run, nil
+}
+
+// ListFilter narrows GET /runs.
+type ListFilter struct {
+	Status runs.Status
+	Cursor string
+	Limit  int
+}
+
+// List returns the runs the caller may see, in id (start) order.
+func (s *Service) List(ctx context.Context, caller identity.Caller, f ListFilter) ([]*runs.Run, string, error) {
+	q := store.RunListQuery{Tenant: caller.Tenant, Limit: f.Limit}
+	if f.Cursor != "" {
+		after, err := store.DecodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		q.After = after
+	}
+	if caller.TenantAdmin {
+		q.All = true
+	} else {
+		q.Audiences = append(q.Audiences, store.RunsOwnedBy(caller.User))
+		for _, p := range append(slices.Clone(caller.OwnedSites), caller.SiteCollections...) {
+			q.Audiences = append(q.Audiences, store.RunsUnder(p))
+		}
+	}
+	q.Keep = func(r *runs.Run) bool { return runs.CanSee(caller, r) && (f.Status == "" || r.Status == f.Status) }
+	list, next, err := s.Store.ListRuns(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	if next != "" {
+		next = store.EncodeCursor(next)
+	}
+	return list, next, nil
+}
+
+// RunView is a run as the API shows it.
+type RunView struct {
+	ID         string           `json:"id"`
+	WorkflowID string           `json:"workflowId"`
+	Site       string           `json:"site"`
+	Owner      string           `json:"owner"`
+	Status     runs.Status      `json:"status"`
+	Reason     string           `json:"reason,omitempty"`
+	Steps      []StepView       `json:"steps"`
+	Suspension *runs.Suspension `json:"suspension,omitempty"`
+	CreatedAt  time.Time        `json:"createdAt"`
+	UpdatedAt  time.Time        `json:"updatedAt"`
+	FinishedAt time.Time        `json:"finishedAt,omitzero"`
+}
+
+// StepView is a step's definition and its latest outcome.
+type StepView struct {
+	runs.Step
+	Result *runs.StepResult `json:"result,omitempty"`
+}
+
+// NewRunView renders r (never its task token).
+func NewRunView(r *runs.Run) RunView {
+	v := RunView{ID: r.ID, WorkflowID: r.WorkflowID, Site: r.Site, Owner: r.Owner, Status: r.Status, Reason: r.Reason,
+		Suspension: r.Suspension, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt, Steps: make([]StepView, len(r.Steps))}
+	for i, st := range r.Steps {
+		v.Steps[i].Step = st
+		if i < len(r.Results) && r.Results[i].ID != "" {
+			res := r.Results[i]
+			v.Steps[i].Result = &res
+		}
+	}
+	return v
+}
+
+func (s *Service) handleStart(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	var in StartInput
+	if err := r.DecodeJSON(&in); err != nil {
+		return httpapi.Response{}, err
+	}
+	run, err := s.Start(ctx, r.Caller, in)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	resp := httpapi.JSON(http.StatusAccepted, NewRunView(run))
+	resp.Headers = map[string]string{"Location": "/runs/" + run.ID}
+	return resp, nil
+}
+
+func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	run, err := s.Get(ctx, r.Caller, r.Param("id"))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, NewRunView(run)), nil
+}
+
+func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	f := ListFilter{Status: runs.Status(r.Query("status")), Cursor: r.Query("cursor"), Limit: 50}
+	if v := r.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return httpapi.Response{}, apperr.InvalidField("limit", "invalid_limit", "limit must be between 1 and 100")
+		}
+		f.Limit = n
+	}
+	if f.Status != "" && !slices.Contains(runs.Statuses, f.Status) {
+		return httpapi.Response{}, apperr.InvalidField("status", "invalid_status", "status must be running, suspended, succeeded, failed or terminated")
+	}
+	list, next, err := s.List(ctx, r.Caller, f)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	items := make([]RunView, len(list))
+	for i, run := range list {
+		items[i] = NewRunView(run)
+	}
+	body := map[string]any{"items": items}
+	if next != "" {
+		body["nextCursor"] = next
+	}
+	return httpapi.JSON(http.StatusOK, body), nil
+}
+
+func (s *Service) handleResume(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	run, err := s.Resume(ctx, r.Caller, r.Param("id"))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusAccepted, NewRunView(run)), nil
+}
+
+func (s *Service) handleTerminate(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	run, err := s.Terminate(ctx, r.Caller, r.Param("id"))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusAccepted, NewRunView(run)), nil
+}
+
+// Fan-out limits of the automatic resume: well under Step Functions'
+// SendTaskSuccess quota (bucket 3,000, refill 500/s in the largest Regions).
+const (
+	resumeConcurrency = 8
+	resumeInterval    = 10 * time.Millisecond // ≤ 100 resumes/s per invocation
+)
+
+// ResumeOnEvent is the resume-runs function: on Connection Updated, resume
+// every run suspended on that connection. A redelivered event resumes
+// nothing twice; runs another path resumed are skipped.
+func (s *Service) ResumeOnEvent(ctx context.Context, ev awsevents.EventBridgeEvent) error {
+	if !s.AutoResume {
+		return nil
+	}
+	var d events.ConnectionDetail
+	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.Tenant == "" || d.ConnectionID == "" || d.EventID == "" {
+		s.Log.WarnContext(ctx, "ignoring a malformed connection event", slog.String("detailType", ev.DetailType))
+		return nil
+	}
+	ids, err := s.Store.SuspendedOn(ctx, d.Tenant, d.ConnectionID)
+	if err != nil {
+		return fmt.Errorf("workflow.ResumeOnEvent: %w", err) // EventBridge retries the delivery
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		resumed  int
+		failures []string
+	)
+	sem := make(chan struct{}, resumeConcurrency)
+	tick := time.NewTicker(resumeInterval)
+	defer tick.Stop()
+	for _, id := range ids {
+		<-tick.C
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, err := s.resume(ctx, d.Tenant, id, d.EventID, "connection_updated")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				resumed++
+			case apperr.Is(err, apperr.Conflict):
+				// Resumed by another path, or by this event already: a no-op.
+			default:
+				failures = append(failures, id)
+				s.Log.WarnContext(ctx, "run not resumed", slog.String("run", id), slog.String("error", err.Error()))
+			}
+		}()
+	}
+	wg.Wait()
+	s.Log.InfoContext(ctx, "connection updated: suspended runs resumed", slog.String("tenant", d.Tenant), slog.String("connection", d.ConnectionID),
+		slog.String("eventId", d.EventID), slog.Int("suspended", len(ids)), slog.Int("resumed", resumed), slog.Int("failed", len(failures)))
+	if len(failures) > 0 {
+		return fmt.Errorf("workflow.ResumeOnEvent: %d runs not resumed", len(failures))
+	}
+	return nil
+}

@@ -1,0 +1,372 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/httpaction"
+	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/runs"
+	"github.com/connmgr/connmgr/shared/store"
+)
+
+// Store is the persistence of runs.
+type Store interface {
+	CreateRun(ctx context.Context, r *runs.Run, evs ...events.Event) error
+	GetRun(ctx context.Context, tenant, id string) (*runs.Run, error)
+	UpdateRun(ctx context.Context, prev, next *runs.Run, cond store.RunCondition, evs ...events.Event) error
+	ListRuns(ctx context.Context, q store.RunListQuery) ([]*runs.Run, string, error)
+	SuspendedOn(ctx context.Context, tenant, conn string) ([]string, error)
+	Get(ctx context.Context, tenant, id string) (*store.Record, error)
+}
+
+// Engine runs executions (StepFunctions in AWS and against the local engine).
+type Engine interface {
+	Start(ctx context.Context, in StepInput) error
+	Resume(ctx context.Context, token string) error
+	Abort(ctx context.Context, token string) error
+	Stop(ctx context.Context, runID string) error
+}
+
+// Credentials resolves a step's credential (the resolve function).
+type Credentials interface {
+	Resolve(ctx context.Context, in resolver.Input) (*resolver.Credential, error)
+}
+
+// Action performs an http.request step.
+type Action interface {
+	Do(ctx context.Context, req httpaction.Request) (httpaction.Result, error)
+}
+
+// Events publishes the events a committed transition wrote to the outbox.
+type Events interface {
+	Flush(ctx context.Context, evs []events.Event)
+}
+
+// Deps are the Service's collaborators; only the ones a function uses need be set.
+type Deps struct {
+	Store       Store
+	Engine      Engine
+	Credentials Credentials
+	Action      Action
+	Events      Events
+	Now         func() time.Time
+	NewID       func() string
+	Log         *slog.Logger
+	// AutoResume turns the resume of runs on Connection Updated on or off.
+	AutoResume bool
+}
+
+// Service is the workflow runs service.
+type Service struct {
+	Deps
+}
+
+// New returns a Service.
+func New(d Deps) *Service { return &Service{Deps: d} }
+
+// maxAttempts bounds re-reads when a transition races another writer.
+const maxAttempts = 4
+
+// transition applies change to the run as stored and writes it conditioned
+// on the version read, re-reading after a lost race. change returns the
+// events to emit, or errNoChange to stop without writing.
+func (s *Service) transition(ctx context.Context, tenant, id string, cond store.RunCondition, change func(r *runs.Run) ([]events.Event, error)) (*runs.Run, error) {
+	for attempt := 1; ; attempt++ {
+		prev, err := s.Store.GetRun(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		next := clone(prev)
+		evs, err := change(next)
+		if err != nil {
+			return prev, err
+		}
+		next.Version = prev.Version + 1
+		next.UpdatedAt = s.Now().UTC()
+		err = s.Store.UpdateRun(ctx, prev, next, cond, evs...)
+		if err == nil {
+			s.Events.Flush(ctx, evs)
+			return next, nil
+		}
+		if !apperr.Is(err, apperr.PreconditionFailed) || attempt == maxAttempts {
+			return nil, err
+		}
+	}
+}
+
+var errNoChange = errors.New("no change")
+
+func clone(r *runs.Run) *runs.Run {
+	c := *r
+	c.Steps = slices.Clone(r.Steps)
+	c.Results = slices.Clone(r.Results)
+	if r.Suspension != nil {
+		s := *r.Suspension
+		c.Suspension = &s
+	}
+	return &c
+}
+
+func (s *Service) event(detailType string, r *runs.Run, reason string) events.Event {
+	return events.ForRun(detailType, r, s.NewID(), reason, s.Now())
+}
+
+// StepOutput is RunStep's answer to the state machine: ids and codes only.
+// All four fields are always present (the definition selects each).
+type StepOutput struct {
+	Outcome    string `json:"outcome"` // continue, done, suspend, fail
+	Step       int    `json:"step"`
+	Connection string `json:"connection"`
+	Reason     string `json:"reason"`
+}
+
+// StepTransient is RunStep's function error for a failure worth retrying;
+// the state machine retries it by this name with backoff.
+type StepTransient struct{ Reason string }
+
+func (e *StepTransient) Error() string { return "transient step failure: " + e.Reason }
+
+// RunStep executes one step of a run and says what the state machine does next.
+func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error) {
+	run, err := s.Store.GetRun(ctx, in.Tenant, in.RunID)
+	if err != nil {
+		return StepOutput{}, fmt.Errorf("workflow.RunStep %s: %w", in.RunID, err)
+	}
+	out := StepOutput{Step: in.Step}
+	if run.Status != runs.StatusRunning {
+		out.Outcome, out.Reason = "fail", "run_not_running"
+		return out, nil
+	}
+	if in.Step < 0 || in.Step >= len(run.Steps) {
+		out.Outcome, out.Reason = "fail", "no_such_step"
+		return out, nil
+	}
+	step := run.Steps[in.Step]
+	out.Connection = step.Connection
+	res := s.attempt(ctx, run, step)
+	prevAttempts := 0
+	if in.Step < len(run.Results) && run.Results[in.Step].ID == step.ID {
+		prevAttempts = run.Results[in.Step].Attempts
+	}
+	res.ID, res.Attempts, res.At = step.ID, prevAttempts+1, s.Now().UTC()
+	switch res.Outcome {
+	case runs.OutcomeSucceeded:
+		if in.Step+1 == len(run.Steps) {
+			out.Outcome = "done"
+		} else {
+			out.Outcome, out.Step = "continue", in.Step+1
+		}
+	case runs.OutcomeAuthFailed:
+		out.Outcome, out.Reason = "suspend", res.Reason
+	case runs.OutcomeTransient:
+		out.Reason = res.Reason
+	default:
+		out.Outcome, out.Reason = "fail", res.Reason
+	}
+	_, err = s.transition(ctx, in.Tenant, in.RunID, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
+		if r.Status != runs.StatusRunning {
+			return nil, errNoChange
+		}
+		for len(r.Results) <= in.Step {
+			r.Results = append(r.Results, runs.StepResult{})
+		}
+		r.Results[in.Step] = res
+		r.Current = out.Step
+		if res.Outcome == runs.OutcomeFailed || res.Outcome == runs.OutcomeTransient {
+			r.Reason = res.Reason
+		}
+		return nil, nil
+	})
+	if errors.Is(err, errNoChange) {
+		return StepOutput{Step: in.Step, Outcome: "fail", Connection: out.Connection, Reason: "run_not_running"}, nil
+	}
+	if err != nil {
+		return StepOutput{}, fmt.Errorf("workflow.RunStep %s: record: %w", in.RunID, err)
+	}
+	s.Log.InfoContext(ctx, "step ran", slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.String("step", step.ID),
+		slog.String("outcome", string(res.Outcome)), slog.Int("status", res.Status), slog.String("reason", res.Reason))
+	if res.Outcome == runs.OutcomeTransient {
+		return StepOutput{}, &StepTransient{Reason: res.Reason}
+	}
+	return out, nil
+}
+
+// attempt resolves the step's credential and performs its request.
+func (s *Service) attempt(ctx context.Context, run *runs.Run, step runs.Step) runs.StepResult {
+	cred, err := s.Credentials.Resolve(ctx, resolver.Input{
+		Tenant: run.Tenant, ConnectionID: step.Connection, RunID: run.ID, StepID: step.ID,
+		WorkflowID: run.WorkflowID, Site: run.Site, RunOwner: run.Owner,
+	})
+	if err != nil {
+		f := resolver.AsFailure(err)
+		switch {
+		case f.AuthFailure:
+			return runs.StepResult{Outcome: runs.OutcomeAuthFailed, Reason: string(f.Code)}
+		case f.Retryable:
+			return runs.StepResult{Outcome: runs.OutcomeTransient, Reason: string(f.Code)}
+		}
+		return runs.StepResult{Outcome: runs.OutcomeFailed, Reason: string(f.Code)}
+	}
+	in := step.Input
+	res, err := s.Action.Do(ctx, httpaction.Request{BaseURL: cred.BaseURL, Method: in.Method, Path: in.Path, Query: in.Query, Headers: in.Headers, Body: in.Body, Credential: cred})
+	if err != nil {
+		return runs.StepResult{Outcome: runs.OutcomeFailed, Reason: "invalid_base_url"}
+	}
+	return runs.StepResult{Outcome: runs.Outcome(res.Outcome), Reason: res.Reason, Status: res.Status, Headers: res.Headers, Body: res.Body}
+}
+
+// SuspendInput is the suspension task's payload. TaskToken is a secret.
+type SuspendInput struct {
+	Tenant     string `json:"tenant"`
+	RunID      string `json:"runId"`
+	Step       int    `json:"step"`
+	Connection string `json:"connection"`
+	Reason     string `json:"reason"`
+	TaskToken  string `json:"taskToken"`
+}
+
+// LogValue keeps the token out of any log.
+func (in SuspendInput) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.Int("step", in.Step),
+		slog.String("connection", in.Connection), slog.String("reason", in.Reason))
+}
+
+// Suspend records the task token and marks the run suspended for at most
+// runs.SuspensionTimeout. If the connection changed after the step failed
+// (a fix that raced the suspension), the run resumes at once.
+func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
+	if in.TaskToken == "" {
+		return errors.New("workflow.Suspend: no task token")
+	}
+	now := s.Now().UTC()
+	var failedAt time.Time
+	run, err := s.transition(ctx, in.Tenant, in.RunID, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
+		if r.Status != runs.StatusRunning {
+			return nil, errNoChange
+		}
+		if in.Step < len(r.Results) {
+			failedAt = r.Results[in.Step].At
+		}
+		r.Status, r.TaskToken, r.Current = runs.StatusSuspended, in.TaskToken, in.Step
+		r.Suspension = &runs.Suspension{Connection: in.Connection, Reason: in.Reason, SuspendedAt: now, TerminatesAt: now.Add(runs.SuspensionTimeout)}
+		return []events.Event{s.event(events.RunSuspended, r, in.Reason)}, nil
+	})
+	if errors.Is(err, errNoChange) {
+		// Terminated meanwhile: the wait is pointless, end it.
+		s.Log.InfoContext(ctx, "suspension of a run no longer running", slog.Any("input", in), slog.String("status", string(run.Status)))
+		if aerr := s.Engine.Abort(ctx, in.TaskToken); aerr != nil && !errors.Is(aerr, ErrTokenGone) {
+			return aerr
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("workflow.Suspend %s: %w", in.RunID, err)
+	}
+	s.Log.InfoContext(ctx, "run suspended", slog.Any("input", in), slog.Time("terminatesAt", run.Suspension.TerminatesAt))
+	if rec, err := s.Store.Get(ctx, in.Tenant, in.Connection); err == nil && !failedAt.IsZero() && rec.Conn.UpdatedAt.After(failedAt) {
+		if _, err := s.resume(ctx, in.Tenant, in.RunID, "", "connection_changed_meanwhile"); err != nil && !apperr.Is(err, apperr.Conflict) {
+			s.Log.WarnContext(ctx, "immediate resume failed; the run stays suspended", slog.String("run", in.RunID), slog.String("error", err.Error()))
+		}
+	}
+	return nil
+}
+
+// resume moves a suspended run back to running and completes its wait. by
+// is the id of the event that asked (empty for a person); the same event
+// never resumes a run twice.
+func (s *Service) resume(ctx context.Context, tenant, id, by, reason string) (*runs.Run, error) {
+	var token string
+	var prev runs.Run
+	run, err := s.transition(ctx, tenant, id, store.RunCondition{NotResumedBy: by}, func(r *runs.Run) ([]events.Event, error) {
+		if r.Status != runs.StatusSuspended {
+			return nil, apperr.E(apperr.Conflict, "run_not_suspended", "the run is not suspended")
+		}
+		if by != "" && r.ResumeEvent == by {
+			return nil, apperr.E(apperr.Conflict, "already_resumed", "this event already resumed the run")
+		}
+		prev = *r
+		token = r.TaskToken
+		r.Status, r.TaskToken, r.Suspension = runs.StatusRunning, "", nil
+		if by != "" {
+			r.ResumeEvent = by
+		}
+		return []events.Event{s.event(events.RunResumed, r, reason)}, nil
+	})
+	if apperr.Is(err, apperr.PreconditionFailed) {
+		// Lost every race: someone else changed the run each time.
+		return nil, apperr.E(apperr.Conflict, "run_not_suspended", "the run changed concurrently")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Engine.Resume(ctx, token); err != nil {
+		if errors.Is(err, ErrTokenGone) {
+			// The wait ended (timed out) as we resumed: the state machine
+			// terminates the run; nothing to undo.
+			s.Log.InfoContext(ctx, "resume found the suspension already ended", slog.String("tenant", tenant), slog.String("run", id))
+			return run, nil
+		}
+		// The execution still waits: put the run back so a later resume can
+		// try again.
+		if _, rerr := s.transition(ctx, tenant, id, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
+			if r.Status != runs.StatusRunning || r.Version != run.Version {
+				return nil, errNoChange
+			}
+			r.Status, r.TaskToken, r.Suspension, r.ResumeEvent = runs.StatusSuspended, token, prev.Suspension, prev.ResumeEvent
+			return nil, nil
+		}); rerr != nil && !errors.Is(rerr, errNoChange) {
+			s.Log.ErrorContext(ctx, "run left running without a resumed execution", slog.String("run", id), slog.String("error", rerr.Error()))
+		}
+		return nil, err
+	}
+	return run, nil
+}
+
+// FinishInput is the payload of the final tasks.
+type FinishInput struct {
+	Tenant string      `json:"tenant"`
+	RunID  string      `json:"runId"`
+	Status runs.Status `json:"status"`
+	Error  string      `json:"error,omitempty"`
+}
+
+// Finish gives a run its final status once; a run already finished (for
+// example terminated by a user) keeps its status, so retries and races
+// emit one event.
+func (s *Service) Finish(ctx context.Context, in FinishInput) error {
+	if !in.Status.Terminal() {
+		return fmt.Errorf("workflow.Finish: %q is not a final status", in.Status)
+	}
+	_, err := s.transition(ctx, in.Tenant, in.RunID, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
+		if r.Status.Terminal() {
+			return nil, errNoChange
+		}
+		r.Status, r.FinishedAt, r.TaskToken, r.Suspension = in.Status, s.Now().UTC(), "", nil
+		switch {
+		case in.Status == runs.StatusTerminated && in.Error == "States.Timeout":
+			r.Reason = "suspension_timeout"
+		case in.Status == runs.StatusTerminated:
+			r.Reason = "terminated"
+		case in.Status == runs.StatusFailed && in.Error == "StepTransient":
+			r.Reason = "retries_exhausted: " + r.Reason
+		case in.Status == runs.StatusFailed && r.Reason == "":
+			r.Reason = strings.ToLower(in.Error)
+		case in.Status == runs.StatusSucceeded:
+			r.Reason = ""
+		}
+		dt := map[runs.Status]string{runs.StatusSucceeded: events.RunSucceeded, runs.StatusFailed: events.RunFailed, runs.StatusTerminated: events.RunTerminated}[in.Status]
+		return []events.Event{s.event(dt, r, r.Reason)}, nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	return err
+}
