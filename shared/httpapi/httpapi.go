@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -305,4 +306,21 @@ func jsonTypeName(kind string) string {
 		return "boolean"
 	}
 	return kind
+}
+
+// ETag is the entity tag of a version of a resource.
+func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// IfMatch reads If-Match as a version this API issued as an ETag; absent is 0.
+func (r *Request) IfMatch() (int64, error) {
+	h := strings.TrimSpace(r.Header("if-match"))
+	if h == "" {
+		return 0, nil
+	}
+	h = strings.TrimPrefix(h, "W/")
+	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
+	if err != nil || v <= 0 || !strings.HasPrefix(h, `"`) || !strings.HasSuffix(h, `"`) {
+		return 0, apperr.InvalidField("If-Match", "invalid_if_match", `If-Match must be an ETag this API returned, such as "3"`)
+	}
+	return v, nil
 }

@@ -78,26 +78,9 @@ func NewView(c *connection.Connection) View {
 	}
 }
 
-// ETag is the entity tag of a connection version.
-func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
-
-// parseIfMatch reads If-Match as a version; absent is 0.
-func parseIfMatch(r *httpapi.Request) (int64, error) {
-	h := strings.TrimSpace(r.Header("if-match"))
-	if h == "" {
-		return 0, nil
-	}
-	h = strings.TrimPrefix(h, "W/")
-	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
-	if err != nil || v <= 0 || !strings.HasPrefix(h, `"`) || !strings.HasSuffix(h, `"`) {
-		return 0, apperr.InvalidField("If-Match", "invalid_if_match", `If-Match must be an ETag this API returned, such as "3"`)
-	}
-	return v, nil
-}
-
 func withETag(status int, c *connection.Connection) httpapi.Response {
 	resp := httpapi.JSON(status, NewView(c))
-	resp.Headers = map[string]string{"ETag": ETag(c.Version)}
+	resp.Headers = map[string]string{"ETag": httpapi.ETag(c.Version)}
 	return resp
 }
 
@@ -199,7 +182,7 @@ func contains[T comparable](list []T, v T) bool {
 }
 
 func (s *Service) handleUpdate(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	ifMatch, err := parseIfMatch(r)
+	ifMatch, err := r.IfMatch()
 	if err != nil {
 		return httpapi.Response{}, err
 	}
@@ -215,7 +198,7 @@ func (s *Service) handleUpdate(ctx context.Context, r *httpapi.Request) (httpapi
 }
 
 func (s *Service) handleSetAvailability(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	ifMatch, err := parseIfMatch(r)
+	ifMatch, err := r.IfMatch()
 	if err != nil {
 		return httpapi.Response{}, err
 	}
@@ -231,7 +214,7 @@ func (s *Service) handleSetAvailability(ctx context.Context, r *httpapi.Request)
 }
 
 func (s *Service) handleSetOwners(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	ifMatch, err := parseIfMatch(r)
+	ifMatch, err := r.IfMatch()
 	if err != nil {
 		return httpapi.Response{}, err
 	}
@@ -249,7 +232,7 @@ func (s *Service) handleSetOwners(ctx context.Context, r *httpapi.Request) (http
 }
 
 func (s *Service) handleDelete(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	ifMatch, err := parseIfMatch(r)
+	ifMatch, err := r.IfMatch()
 	if err != nil {
 		return httpapi.Response{}, err
 	}

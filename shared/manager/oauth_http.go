@@ -38,7 +38,7 @@ func (s *Service) handleListClients(ctx context.Context, r *httpapi.Request) (ht
 
 func clientResponse(status int, v *oauth.ClientView) httpapi.Response {
 	resp := httpapi.JSON(status, v)
-	resp.Headers = map[string]string{"ETag": ETag(v.Version)}
+	resp.Headers = map[string]string{"ETag": httpapi.ETag(v.Version)}
 	return resp
 }
 
@@ -54,7 +54,7 @@ func (s *Service) handleGetClient(ctx context.Context, r *httpapi.Request) (http
 // If-Match it creates (409 when one exists), with If-Match it replaces that
 // version.
 func (s *Service) handlePutClient(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	ifMatch, err := parseIfMatch(r)
+	ifMatch, err := r.IfMatch()
 	if err != nil {
 		return httpapi.Response{}, err
 	}
@@ -74,7 +74,7 @@ func (s *Service) handlePutClient(ctx context.Context, r *httpapi.Request) (http
 }
 
 func (s *Service) handleDeleteClient(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	ifMatch, err := parseIfMatch(r)
+	ifMatch, err := r.IfMatch()
 	if err != nil {
 		return httpapi.Response{}, err
 	}

@@ -86,22 +86,26 @@ func (s *Service) Get(ctx context.Context, caller identity.Caller, id string) (*
 	return r, nil
 }
 
-// Resume resumes a suspended run the caller may act on.
-func (s *Service) Resume(ctx context.Context, caller identity.Caller, id string) (*runs.Run, error) {
+// Resume resumes a suspended run the caller may act on; with ifMatch, only
+// the version of the run the caller read (one suspension, one resume).
+func (s *Service) Resume(ctx context.Context, caller identity.Caller, id string, ifMatch int64) (*runs.Run, error) {
 	if _, err := s.Get(ctx, caller, id); err != nil {
 		return nil, err
 	}
-	return s.resume(ctx, caller.Tenant, id, "", "resumed_by_user")
+	return s.resume(ctx, caller.Tenant, id, "", "resumed_by_user", ifMatch)
 }
 
 // Terminate ends a run that has not finished.
-func (s *Service) Terminate(ctx context.Context, caller identity.Caller, id string) (*runs.Run, error) {
+func (s *Service) Terminate(ctx context.Context, caller identity.Caller, id string, ifMatch int64) (*runs.Run, error) {
 	if _, err := s.Get(ctx, caller, id); err != nil {
 		return nil, err
 	}
 	var token string
 	var wasRunning bool
 	run, err := s.transition(ctx, caller.Tenant, id, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
+		if ifMatch != 0 && r.Version != ifMatch {
+			return nil, errStale
+		}
 		if r.Status.Terminal() {
 			return nil, apperr.E(apperr.Conflict, "run_finished", "the run has already finished")
 		}
@@ -205,9 +209,15 @@ func (s *Service) handleStart(ctx context.Context, r *httpapi.Request) (httpapi.
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	resp := httpapi.JSON(http.StatusAccepted, NewRunView(run))
-	resp.Headers = map[string]string{"Location": "/runs/" + run.ID}
+	resp := runResponse(http.StatusAccepted, run)
+	resp.Headers["Location"] = "/runs/" + run.ID
 	return resp, nil
+}
+
+func runResponse(status int, run *runs.Run) httpapi.Response {
+	resp := httpapi.JSON(status, NewRunView(run))
+	resp.Headers = map[string]string{"ETag": httpapi.ETag(run.Version)}
+	return resp
 }
 
 func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
@@ -215,7 +225,7 @@ func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Re
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return httpapi.JSON(http.StatusOK, NewRunView(run)), nil
+	return runResponse(http.StatusOK, run), nil
 }
 
 func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
@@ -246,19 +256,27 @@ func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.R
 }
 
 func (s *Service) handleResume(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	run, err := s.Resume(ctx, r.Caller, r.Param("id"))
+	ifMatch, err := r.IfMatch()
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return httpapi.JSON(http.StatusAccepted, NewRunView(run)), nil
+	run, err := s.Resume(ctx, r.Caller, r.Param("id"), ifMatch)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return runResponse(http.StatusAccepted, run), nil
 }
 
 func (s *Service) handleTerminate(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	run, err := s.Terminate(ctx, r.Caller, r.Param("id"))
+	ifMatch, err := r.IfMatch()
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return httpapi.JSON(http.StatusAccepted, NewRunView(run)), nil
+	run, err := s.Terminate(ctx, r.Caller, r.Param("id"), ifMatch)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return runResponse(http.StatusAccepted, run), nil
 }
 
 // Fan-out limits of the automatic resume: well under Step Functions'
@@ -300,7 +318,7 @@ func (s *Service) ResumeOnEvent(ctx context.Context, ev awsevents.EventBridgeEve
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, err := s.resume(ctx, d.Tenant, id, d.EventID, "connection_updated")
+			_, err := s.resume(ctx, d.Tenant, id, d.EventID, "connection_updated", 0)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -104,6 +104,8 @@ func (s *Service) transition(ctx context.Context, tenant, id string, cond store.
 
 var errNoChange = errors.New("no change")
 
+var errStale = apperr.E(apperr.PreconditionFailed, "version_mismatch", "the run changed since you read it; read it again")
+
 func clone(r *runs.Run) *runs.Run {
 	c := *r
 	c.Steps = slices.Clone(r.Steps)
@@ -272,7 +274,7 @@ func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
 	}
 	s.Log.InfoContext(ctx, "run suspended", slog.Any("input", in), slog.Time("terminatesAt", run.Suspension.TerminatesAt))
 	if rec, err := s.Store.Get(ctx, in.Tenant, in.Connection); err == nil && !failedAt.IsZero() && rec.Conn.UpdatedAt.After(failedAt) {
-		if _, err := s.resume(ctx, in.Tenant, in.RunID, "", "connection_changed_meanwhile"); err != nil && !apperr.Is(err, apperr.Conflict) {
+		if _, err := s.resume(ctx, in.Tenant, in.RunID, "", "connection_changed_meanwhile", 0); err != nil && !apperr.Is(err, apperr.Conflict) {
 			s.Log.WarnContext(ctx, "immediate resume failed; the run stays suspended", slog.String("run", in.RunID), slog.String("error", err.Error()))
 		}
 	}
@@ -282,10 +284,13 @@ func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
 // resume moves a suspended run back to running and completes its wait. by
 // is the id of the event that asked (empty for a person); the same event
 // never resumes a run twice.
-func (s *Service) resume(ctx context.Context, tenant, id, by, reason string) (*runs.Run, error) {
+func (s *Service) resume(ctx context.Context, tenant, id, by, reason string, ifMatch int64) (*runs.Run, error) {
 	var token string
 	var prev runs.Run
 	run, err := s.transition(ctx, tenant, id, store.RunCondition{NotResumedBy: by}, func(r *runs.Run) ([]events.Event, error) {
+		if ifMatch != 0 && r.Version != ifMatch {
+			return nil, errStale
+		}
 		if r.Status != runs.StatusSuspended {
 			return nil, apperr.E(apperr.Conflict, "run_not_suspended", "the run is not suspended")
 		}
