@@ -6,21 +6,20 @@
 package emulator
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"reflect"
 	"strings"
 	"sync"
-	"time"
 
 	kmscfg "github.com/nsmithuk/local-kms/src/config"
 	kmsdata "github.com/nsmithuk/local-kms/src/data"
 	kmshandler "github.com/nsmithuk/local-kms/src/handler"
 	"github.com/sirupsen/logrus"
 	ddbserver "github.com/truora/minidyn/server"
+
+	"github.com/connmgr/connmgr/local/loopback"
 )
 
 // Region and AccountID are what the emulators report in ARNs.
@@ -30,41 +29,14 @@ const (
 )
 
 // Server is an emulator listening on loopback.
-type Server struct {
-	URL     string
-	srv     *http.Server
-	closeFn func()
-}
-
-// Close stops the server at once, with its idle client connections (a
-// graceful shutdown would wait for clients' keep-alive connections), and
-// releases its storage.
-func (s *Server) Close() error {
-	err := s.srv.Close()
-	if s.closeFn != nil {
-		s.closeFn()
-	}
-	return err
-}
+type Server = loopback.Server
 
 func serve(addr string, h http.Handler, closeFn func()) (*Server, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	s, err := loopback.Serve(addr, h, closeFn)
 	if err != nil {
-		if closeFn != nil {
-			closeFn()
-		}
-		return nil, fmt.Errorf("emulator listen %s: %w", addr, err)
+		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			panic(err)
-		}
-	}()
-	return &Server{URL: "http://" + ln.Addr().String(), srv: srv, closeFn: closeFn}, nil
+	return s, nil
 }
 
 // StartDynamoDB serves an empty in-memory DynamoDB on addr ("" = a free port).

@@ -2,7 +2,6 @@ package eventbus
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,43 +9,22 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/connmgr/connmgr/local/loopback"
 )
 
-// Server is a Bus behind the EventBridge API on loopback.
-type Server struct {
-	// URL is the endpoint for the eventbridge client's BaseEndpoint.
-	URL string
-	srv *http.Server
-}
-
-// Start serves b on addr ("" = a free loopback port).
-func Start(addr string, b *Bus) (*Server, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+// Start serves b on addr ("" = a free loopback port); Close stops the
+// listener and leaves the bus running.
+func Start(addr string, b *Bus) (*loopback.Server, error) {
+	s, err := loopback.Serve(addr, Handler(b), nil)
 	if err != nil {
-		return nil, fmt.Errorf("eventbus listen %s: %w", addr, err)
+		return nil, fmt.Errorf("eventbus: %w", err)
 	}
-	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			panic(err)
-		}
-	}()
-	return &Server{URL: "http://" + ln.Addr().String(), srv: srv}, nil
-}
-
-// Close stops the listener; the bus keeps running.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return s.srv.Shutdown(ctx)
+	return s, nil
 }
 
 // Handler serves the EventBridge API (AWS JSON 1.1, X-Amz-Target:

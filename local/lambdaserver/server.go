@@ -7,46 +7,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
+
+	"github.com/connmgr/connmgr/local/loopback"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
-// Server is a Registry behind the Invoke API on loopback.
-type Server struct {
-	// URL is the endpoint for the lambda client's BaseEndpoint.
-	URL string
-	srv *http.Server
-}
-
-// Start serves reg on addr ("" = a free loopback port).
-func Start(addr string, reg *Registry) (*Server, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+// Start serves reg on addr ("" = a free loopback port); Close stops the
+// listener and leaves the registry running.
+func Start(addr string, reg *Registry) (*loopback.Server, error) {
+	s, err := loopback.Serve(addr, Handler(reg), nil)
 	if err != nil {
-		return nil, fmt.Errorf("lambdaserver listen %s: %w", addr, err)
+		return nil, fmt.Errorf("lambdaserver: %w", err)
 	}
-	srv := &http.Server{Handler: Handler(reg), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			panic(err)
-		}
-	}()
-	return &Server{URL: "http://" + ln.Addr().String(), srv: srv}, nil
-}
-
-// Close stops the listener; the registry keeps running.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return s.srv.Shutdown(ctx)
+	return s, nil
 }
 
 // Handler is the Invoke API handler, for mounting elsewhere.

@@ -14,7 +14,6 @@
 package sfnserver
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -22,45 +21,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/connmgr/connmgr/local/loopback"
+
 	"github.com/connmgr/connmgr/local/asl"
 )
 
-// Server is the engine listening on loopback.
-type Server struct {
-	// URL is the endpoint for the sfn client's BaseEndpoint.
-	URL string
-	srv *http.Server
-}
-
-// Start serves engine on addr ("" = a free loopback port).
-func Start(addr string, engine *asl.Engine) (*Server, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+// Start serves engine on addr ("" = a free loopback port); Close stops the
+// listener and leaves the engine running.
+func Start(addr string, engine *asl.Engine) (*loopback.Server, error) {
+	s, err := loopback.Serve(addr, Handler(engine), nil)
 	if err != nil {
-		return nil, fmt.Errorf("sfnserver listen %s: %w", addr, err)
+		return nil, fmt.Errorf("sfnserver: %w", err)
 	}
-	srv := &http.Server{Handler: Handler(engine), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			panic(err)
-		}
-	}()
-	return &Server{URL: "http://" + ln.Addr().String(), srv: srv}, nil
-}
-
-// Close stops the listener; the engine keeps running.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return s.srv.Shutdown(ctx)
+	return s, nil
 }
 
 // Handler is the protocol handler, for mounting elsewhere.
