@@ -11,10 +11,10 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/connmgr/connmgr/local/loopback"
-
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/connmgr/connmgr/local/loopback"
 )
 
 // Start serves reg on addr ("" = a free loopback port); Close stops the

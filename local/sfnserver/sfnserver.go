@@ -26,9 +26,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/connmgr/connmgr/local/loopback"
-
 	"github.com/connmgr/connmgr/local/asl"
+	"github.com/connmgr/connmgr/local/loopback"
 )
 
 // Start serves engine on addr ("" = a free loopback port); Close stops the
