@@ -5,12 +5,10 @@
 package apitest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/connmgr/connmgr/local/emulator"
 	"github.com/connmgr/connmgr/local/eventbus"
 	"github.com/connmgr/connmgr/local/lambdaserver"
+	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/httpaction"
@@ -36,7 +35,7 @@ type Env struct {
 	App    *app.App
 	Router *httpapi.Router
 	Clock  *clock.Clock
-	Logs   *Buffer
+	Logs   *logbuf.Buffer
 	Bus    *eventbus.Bus // the events the function put
 	// EventsURL serves the bus's PutEvents.
 	EventsURL string
@@ -59,7 +58,7 @@ func Start(t testing.TB, function string) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(stack.Close)
-	e := &Env{t: t, Stack: stack, Clock: clock.New(), Logs: &Buffer{}, DDB: &emulator.Counter{}, KMS: &emulator.Counter{}}
+	e := &Env{t: t, Stack: stack, Clock: clock.New(), Logs: &logbuf.Buffer{}, DDB: &emulator.Counter{}, KMS: &emulator.Counter{}}
 	// A bus without rules: it keeps every event put, for assertions.
 	if e.Bus, err = eventbus.New(eventbus.Options{Invoker: lambdaserver.NewRegistry(lambdaserver.Options{Clock: e.Clock}), Clock: e.Clock}); err != nil {
 		t.Fatal(err)
@@ -228,23 +227,4 @@ func Do(t testing.TB, rt *httpapi.Router, req Request) Response {
 		t.Fatalf("%s %s: handler error %v", req.Method, req.Path, err)
 	}
 	return Response{Status: out.StatusCode, Headers: out.Headers, Body: []byte(out.Body)}
-}
-
-// Buffer is a goroutine-safe log sink.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// String returns everything written.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,7 +1,6 @@
 package eventbus_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"github.com/connmgr/connmgr/local/clock"
 	"github.com/connmgr/connmgr/local/eventbus"
 	"github.com/connmgr/connmgr/local/lambdaserver"
+	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/sam"
 )
 
@@ -68,31 +68,14 @@ type env struct {
 	reg    *lambdaserver.Registry
 	bus    *eventbus.Bus
 	client *eventbridge.Client
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *logbuf.Buffer
 }
 
 // newEnv registers the inboxes as functions, builds a bus over rules and
 // serves it to a real eventbridge client.
 func newEnv(t *testing.T, rules []sam.EventRule, fns map[string]*inbox) *env {
 	t.Helper()
-	e := &env{clk: clock.Fixed(t0), logs: &syncBuffer{}}
+	e := &env{clk: clock.Fixed(t0), logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.reg = lambdaserver.NewRegistry(lambdaserver.Options{Clock: e.clk, Logger: log})
 	for name, in := range fns {

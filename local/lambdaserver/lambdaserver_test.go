@@ -23,6 +23,7 @@ import (
 	"github.com/connmgr/connmgr/local/asl"
 	"github.com/connmgr/connmgr/local/clock"
 	"github.com/connmgr/connmgr/local/lambdaserver"
+	"github.com/connmgr/connmgr/local/logbuf"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -65,29 +66,12 @@ type env struct {
 	reg    *lambdaserver.Registry
 	client *awslambda.Client
 	clk    *clock.Clock
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *logbuf.Buffer
 }
 
 func newEnv(t *testing.T, opts lambdaserver.Options) *env {
 	t.Helper()
-	e := &env{clk: clock.Fixed(t0), logs: &syncBuffer{}}
+	e := &env{clk: clock.Fixed(t0), logs: &logbuf.Buffer{}}
 	opts.Clock = e.clk
 	opts.Logger = slog.New(slog.NewJSONHandler(e.logs, nil))
 	e.reg = lambdaserver.NewRegistry(opts)

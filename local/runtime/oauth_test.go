@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/connmgr/connmgr/local/clock"
+	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/runtime"
 )
 
-func start(t *testing.T) (*runtime.Runtime, *syncBuffer) {
+func start(t *testing.T) (*runtime.Runtime, *logbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	rt, err := runtime.Start(context.Background(), runtime.Options{Addr: "127.0.0.1:0", Clock: clock.New(), Log: logs})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/runtime"
 )
 
@@ -91,7 +92,7 @@ func status(s string) func(runView) bool { return func(v runView) bool { return 
 
 type runsWorld struct {
 	rt       *runtime.Runtime
-	logs     *syncBuffer
+	logs     *logbuf.Buffer
 	admin    *client
 	member   *client
 	target   *basicTarget

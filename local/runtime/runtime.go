@@ -30,6 +30,7 @@ import (
 	"github.com/connmgr/connmgr/local/eventbus"
 	"github.com/connmgr/connmgr/local/gateway"
 	"github.com/connmgr/connmgr/local/lambdaserver"
+	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/local/sfnserver"
@@ -111,7 +112,7 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
-	logOut := &lockedWriter{w: opts.Log}
+	logOut := logbuf.Locked(opts.Log)
 	root := opts.Root
 	if root == "" {
 		if root, err = sam.FindRoot(); err != nil {
@@ -512,16 +513,4 @@ func checkLoopback(addr string) error {
 		return nil
 	}
 	return fmt.Errorf("runtime: address %q is not loopback: the local runtime serves 127.0.0.1 only", addr)
-}
-
-// lockedWriter serialises log lines written by several loggers.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -7,31 +7,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/connmgr/connmgr/local/clock"
+	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/runtime"
 )
-
-// syncBuffer collects logs written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type response struct {
 	status int
@@ -105,7 +87,7 @@ func decode(t *testing.T, r response, v any) {
 func TestDevSmoke(t *testing.T) {
 	const canary = "canary-Pa55word-7f3c9e"
 	const canary2 = "canary-rotated-41d2aa"
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	clk := clock.New()
 	ctx := context.Background()
 	rt, err := runtime.Start(ctx, runtime.Options{Addr: "127.0.0.1:0", Clock: clk, Log: logs})
