@@ -118,9 +118,10 @@ func (s *Stack) Close() {
 }
 
 // Counter counts the AWS API calls made by clients it is attached to, by
-// operation name.
+// operation name, and the DynamoDB items those calls read.
 type Counter struct {
 	calls sync.Map // operation → *atomic.Int64
+	items sync.Map // operation → *atomic.Int64
 }
 
 // Middleware installs the counter on a client's stack: pass it in the
@@ -131,8 +132,48 @@ func (c *Counter) Middleware(stack *middleware.Stack) error {
 			op := middleware.GetOperationName(ctx)
 			v, _ := c.calls.LoadOrStore(op, new(atomic.Int64))
 			v.(*atomic.Int64).Add(1)
-			return next.HandleInitialize(ctx, in)
+			out, md, err := next.HandleInitialize(ctx, in)
+			if n := itemsRead(out.Result); n > 0 {
+				v, _ := c.items.LoadOrStore(op, new(atomic.Int64))
+				v.(*atomic.Int64).Add(n)
+			}
+			return out, md, err
 		}), middleware.After)
+}
+
+// itemsRead is how many items a DynamoDB answer returned (for Query and
+// Scan, its Count: the items that matched, whatever the projection).
+func itemsRead(result any) int64 {
+	switch r := result.(type) {
+	case *dynamodb.GetItemOutput:
+		if r.Item != nil {
+			return 1
+		}
+	case *dynamodb.BatchGetItemOutput:
+		n := 0
+		for _, items := range r.Responses {
+			n += len(items)
+		}
+		return int64(n)
+	case *dynamodb.QueryOutput:
+		return int64(max(r.Count, int32(len(r.Items))))
+	case *dynamodb.ScanOutput:
+		return int64(max(r.Count, int32(len(r.Items))))
+	}
+	return 0
+}
+
+// ItemsRead reports the DynamoDB items returned by op ("" = every
+// operation): GetItem, BatchGetItem, Query and Scan.
+func (c *Counter) ItemsRead(op string) int64 {
+	var n int64
+	c.items.Range(func(k, v any) bool {
+		if op == "" || k.(string) == op {
+			n += v.(*atomic.Int64).Load()
+		}
+		return true
+	})
+	return n
 }
 
 // Count reports calls of op ("" = all operations).
@@ -148,4 +189,7 @@ func (c *Counter) Count(op string) int64 {
 }
 
 // Reset zeroes every count.
-func (c *Counter) Reset() { c.calls.Clear() }
+func (c *Counter) Reset() {
+	c.calls.Clear()
+	c.items.Clear()
+}

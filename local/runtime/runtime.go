@@ -203,6 +203,14 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, r := range rules {
+		// A schedule may come from a parameter (!Ref ExpiryCheckSchedule).
+		if _, ok := sam.RefTarget(r.Schedule); ok {
+			if rules[i].Schedule, err = rt.localValue(r.Schedule, opts); err != nil {
+				return nil, fmt.Errorf("runtime: rule %s schedule: %w", r.Name, err)
+			}
+		}
+	}
 	if rt.Bus, err = eventbus.New(eventbus.Options{Rules: rules, Invoker: rt.Lambda, Clock: opts.Clock, Region: emulator.Region, AccountID: emulator.AccountID, Logger: logger("events")}); err != nil {
 		return nil, fmt.Errorf("runtime: event bus: %w", err)
 	}

@@ -14,15 +14,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/connmgr/connmgr/local/devauth"
+	"github.com/connmgr/connmgr/local/eventbus"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/store"
 )
 
 // The one function allowed to decrypt secrets.
@@ -237,6 +241,8 @@ func sampleEnv(name string) string {
 		return "public"
 	case app.EnvAutoResume:
 		return "true"
+	case app.EnvExpiringWindowDays:
+		return "7"
 	case app.EnvDynamoDBEndpoint, app.EnvKMSEndpoint, app.EnvLambdaEndpoint:
 		return ""
 	}
@@ -280,6 +286,29 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 				}); err != nil {
 					t.Errorf("parameter %s allows %q, which LoadConfig rejects: %v", param, s, err)
 				}
+			}
+		}
+	case app.EnvExpiringWindowDays:
+		// A Number parameter whose whole range LoadConfig accepts.
+		param, ok := tmpl.ParameterRef(value)
+		if !ok {
+			t.Errorf("%s %s = %q, want !Ref of a parameter", fn, name, value)
+			return
+		}
+		p := tmpl.CF.Parameters[param]
+		if p.Type != "Number" || p.MinValue == nil || p.MaxValue == nil {
+			t.Errorf("parameter %s must be a Number with MinValue and MaxValue", param)
+			return
+		}
+		def, _ := p.Default.(string)
+		for _, v := range []string{def, strconv.Itoa(int(*p.MinValue)), strconv.Itoa(int(*p.MaxValue))} {
+			if _, err := app.LoadConfig(app.FnExpiryCheck, func(n string) string {
+				if n == name {
+					return v
+				}
+				return sampleEnv(n)
+			}); err != nil {
+				t.Errorf("parameter %s allows %q, which LoadConfig rejects: %v", param, v, err)
 			}
 		}
 	case app.EnvLogLevel:
@@ -388,6 +417,23 @@ func TestContractIAM(t *testing.T) {
 			}
 			if f.Policies.Grants("dynamodb:Scan") {
 				t.Errorf("%s may dynamodb:Scan; every access pattern is a key lookup or a Query", f.LogicalID)
+			}
+			if f.Folder == app.FnExpiryCheck {
+				// It refreshes through the resolver and never needs a key.
+				for _, a := range []string{"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"} {
+					if f.Policies.Grants(a) {
+						t.Errorf("%s may %s; the expiry check never touches a key", f.LogicalID, a)
+					}
+				}
+				for _, st := range f.Policies.Statements {
+					if st.Allows("dynamodb:Query") {
+						for _, r := range st.Resource {
+							if !strings.HasSuffix(r, "/index/gsi3") && !strings.HasSuffix(r, "/index/gsi1") {
+								t.Errorf("%s may Query %s; it queries only the due index and the outbox partition of gsi1", f.LogicalID, r)
+							}
+						}
+					}
+				}
 			}
 		})
 	}
@@ -530,6 +576,8 @@ func TestContractFunctionGrants(t *testing.T) {
 		app.FnSuspendRun:    {"dynamodb:GetItem", "dynamodb:PutItem", "states:SendTaskSuccess", "states:SendTaskFailure", "events:PutEvents"},
 		app.FnFinishRun:     {"dynamodb:GetItem", "dynamodb:PutItem", "events:PutEvents"},
 		app.FnResumeRuns:    {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "states:SendTaskSuccess", "events:PutEvents"},
+		app.FnExpiryCheck: {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+			"dynamodb:ConditionCheckItem", "lambda:InvokeFunction", "events:PutEvents"},
 	}
 	for _, f := range fns {
 		want, ok := calls[f.Folder]
@@ -542,5 +590,63 @@ func TestContractFunctionGrants(t *testing.T) {
 				t.Errorf("%s calls %s but its role does not allow it", f.LogicalID, action)
 			}
 		}
+	}
+}
+
+// (j) The expiry check: its schedule comes from a parameter whose default
+// and pattern admit EventBridge expressions the local bus accepts, and the
+// table has the due index the store files items in, projecting what the
+// store reads back.
+func TestContractExpiryCheck(t *testing.T) {
+	tmpl, fns := load(t)
+	rules, err := tmpl.EventRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schedules []sam.EventRule
+	for _, r := range rules {
+		if r.Kind == sam.RuleSchedule && r.Targets[0].Function == sam.LogicalID(app.FnExpiryCheck) {
+			schedules = append(schedules, r)
+		}
+	}
+	if len(schedules) != 1 {
+		t.Fatalf("%s has %d Schedule events, want 1", sam.LogicalID(app.FnExpiryCheck), len(schedules))
+	}
+	param, ok := tmpl.ParameterRef(schedules[0].Schedule)
+	if !ok {
+		t.Fatalf("the expiry check's Schedule = %q, want !Ref of a parameter", schedules[0].Schedule)
+	}
+	p := tmpl.CF.Parameters[param]
+	def, _ := p.Default.(string)
+	if _, err := eventbus.ParseSchedule(def); err != nil || def != "rate(1 hour)" {
+		t.Errorf("parameter %s default %q: want rate(1 hour) (%v)", param, def, err)
+	}
+	if p.AllowedPattern == nil || !regexp.MustCompile(*p.AllowedPattern).MatchString(def) || regexp.MustCompile(*p.AllowedPattern).MatchString("every hour") {
+		t.Errorf("parameter %s AllowedPattern must admit rate(...) and cron(...) only", param)
+	}
+	for _, f := range fns {
+		if f.Folder == app.FnExpiryCheck && f.Timeout < 60 {
+			t.Errorf("%s Timeout = %d s; give it minutes", f.LogicalID, f.Timeout)
+		}
+	}
+	in, err := tmpl.CreateTableInput("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range in.GlobalSecondaryIndexes {
+		if aws.ToString(g.IndexName) != store.IndexDue {
+			continue
+		}
+		found = true
+		if len(g.KeySchema) != 2 || aws.ToString(g.KeySchema[0].AttributeName) != "gsi3pk" || aws.ToString(g.KeySchema[1].AttributeName) != "gsi3sk" {
+			t.Errorf("%s keys: %+v, want gsi3pk HASH, gsi3sk RANGE", store.IndexDue, g.KeySchema)
+		}
+		if g.Projection == nil || g.Projection.ProjectionType != "INCLUDE" || !slices.Equal(g.Projection.NonKeyAttributes, store.DueProjection) {
+			t.Errorf("%s projection: %+v, want INCLUDE %v", store.IndexDue, g.Projection, store.DueProjection)
+		}
+	}
+	if !found {
+		t.Errorf("the table has no index %s", store.IndexDue)
 	}
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/connmgr/connmgr/shared/authpage"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/expiry"
+	"github.com/connmgr/connmgr/shared/expirycheck"
 	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/manager"
@@ -117,9 +119,14 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 			o.BaseEndpoint = aws.String(cfg.SFNEndpoint)
 		}
 	}}, opts.SFNOptions...)...)
-	a.store = store.New(a.ddb, cfg.TableName, a.now)
+	a.store = store.New(a.ddb, cfg.TableName, a.now).WithPolicy(a.policy())
 	a.relay = outbox.New(a.store, events.NewPublisher(a.events, cfg.EventBusName), a.log)
 	return a, nil
+}
+
+// policy is the due policy: the defaults with this deployment's window.
+func (a *App) policy() expiry.Policy {
+	return expiry.Policy{ExpiringWindow: a.cfg.ExpiringWindow}.WithDefaults()
 }
 
 // Logger is the application's logger.
@@ -142,6 +149,12 @@ func (a *App) Handler(function string) (any, error) {
 		return a.workflow().Finish, nil
 	case FnResumeRuns:
 		return a.workflow().ResumeOnEvent, nil
+	case FnExpiryCheck:
+		c, err := a.ExpiryCheck()
+		if err != nil {
+			return nil, err
+		}
+		return c.Handle, nil
 	}
 	rt, err := a.Router(function)
 	if err != nil {
@@ -164,7 +177,7 @@ func (a *App) Router(function string) (*httpapi.Router, error) {
 		manager.New(manager.Deps{
 			Store: a.store, Sealer: sealer, Authorizer: authz,
 			Clients: oauth.NewRegistry(a.store, sealer, oauth.RegistryOptions{Now: a.now, AllowLoopbackHTTP: a.cfg.LocalNetworks()}),
-			Tester:  a.resolverClient(), Events: a.relay, Now: a.now, NewID: a.ids,
+			Tester:  a.resolverClient(), Events: a.relay, Now: a.now, NewID: a.ids, Expiry: a.policy(),
 		}).Routes(rt)
 	case FnOAuthCallback:
 		authpage.New(a.resolverClient(), a.log).Routes(rt)
@@ -187,6 +200,17 @@ func (a *App) workflow() *workflow.Service {
 
 func (a *App) resolverClient() *resolver.Client {
 	return resolver.NewClient(a.lambda, a.cfg.ResolveFunction)
+}
+
+// ExpiryCheck is the scheduled expiry check: refreshes through the resolve
+// function, transitions and warnings in the table, events through the
+// outbox, whose leftovers it drains.
+func (a *App) ExpiryCheck() (*expirycheck.Check, error) {
+	drain := outbox.New(expirycheck.Settled(a.store, expirycheck.DefaultGrace, a.now), events.NewPublisher(a.events, a.cfg.EventBusName), a.log)
+	return expirycheck.New(expirycheck.Config{
+		Store: a.store, Refresher: a.resolverClient(), Events: a.relay, Outbox: drain,
+		Policy: a.policy(), Now: a.now, NewID: a.ids, Log: a.log,
+	})
 }
 
 // ResolveHandler is the resolve function: the only holder of kms:Decrypt.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/connmgr/connmgr/shared/httpaction"
 )
@@ -25,6 +26,7 @@ const (
 	FnSuspendRun    = "suspend-run"
 	FnFinishRun     = "finish-run"
 	FnResumeRuns    = "resume-runs"
+	FnExpiryCheck   = "expiry-check"
 )
 
 // Environment variables.
@@ -38,6 +40,9 @@ const (
 	EnvEventBusName     = "EVENT_BUS_NAME"
 	EnvStateMachineARN  = "STATE_MACHINE_ARN"
 	EnvAutoResume       = "AUTO_RESUME"
+	// EnvExpiringWindowDays: a password expiring within this many days
+	// makes its connection expiring (whole days, 1 to 90).
+	EnvExpiringWindowDays = "EXPIRING_WINDOW_DAYS"
 	// Optional endpoint overrides for LocalStack or emulators; absent in AWS.
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvKMSEndpoint      = "KMS_ENDPOINT"
@@ -49,7 +54,7 @@ const (
 // functionEnv is what each function requires; template.yaml must set exactly
 // these (the template contract test reads this through LoadConfig).
 var functionEnv = map[string][]string{
-	FnConnections:   {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName},
+	FnConnections:   {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName, EnvExpiringWindowDays},
 	FnResolve:       {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvTargetNetworks, EnvEventBusName},
 	FnOAuthCallback: {EnvLogLevel, EnvResolveFunction},
 	FnRuns:          {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName},
@@ -57,6 +62,7 @@ var functionEnv = map[string][]string{
 	FnSuspendRun:    {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName},
 	FnFinishRun:     {EnvLogLevel, EnvTableName, EnvEventBusName},
 	FnResumeRuns:    {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName, EnvAutoResume},
+	FnExpiryCheck:   {EnvLogLevel, EnvTableName, EnvResolveFunction, EnvEventBusName, EnvExpiringWindowDays},
 }
 
 // OptionalEnv is read by every function when present and never set by the template.
@@ -82,10 +88,13 @@ type Config struct {
 	ResolveFunction  string
 	// TargetNetworks says which addresses connection tests, actions and
 	// token endpoints may reach besides public ones.
-	TargetNetworks   httpaction.Networks
-	EventBusName     string
-	StateMachineARN  string
-	AutoResume       bool
+	TargetNetworks  httpaction.Networks
+	EventBusName    string
+	StateMachineARN string
+	AutoResume      bool
+	// ExpiringWindow is the password expiry warning window (zero: the
+	// default, for functions that never file password connections).
+	ExpiringWindow   time.Duration
 	DynamoDBEndpoint string
 	KMSEndpoint      string
 	LambdaEndpoint   string
@@ -141,6 +150,12 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 				problems = append(problems, name+" must be true or false")
 			}
 			cfg.AutoResume = b
+		case EnvExpiringWindowDays:
+			d, err := strconv.Atoi(v)
+			if err != nil || d < 1 || d > 90 {
+				problems = append(problems, name+" must be a whole number of days from 1 to 90")
+			}
+			cfg.ExpiringWindow = time.Duration(d) * 24 * time.Hour
 		case EnvTargetNetworks:
 			n, err := httpaction.ParseNetworks(v)
 			if err != nil {

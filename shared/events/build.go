@@ -20,6 +20,15 @@ func ForConnection(detailType string, c *connection.Connection, id, actor, reaso
 	}}
 }
 
+// WithExpiresAt sets when a Connection event's credentials expire (the
+// password expiry of Connection Expiring and Connection Expired).
+func (e Event) WithExpiresAt(t time.Time) Event {
+	if d, ok := e.Detail.(*ConnectionDetail); ok && !t.IsZero() {
+		d.ExpiresAt = t.UTC()
+	}
+	return e
+}
+
 // ForRun builds a Run event from the run as it stands after the change.
 func ForRun(detailType string, r *runs.Run, id, reason string, at time.Time) Event {
 	d := &RunDetail{

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/resolver"
@@ -73,6 +75,10 @@ type Deps struct {
 	Events     Events
 	Now        func() time.Time
 	NewID      func() string
+	// Expiry is the due policy: its password rule decides when a settings
+	// change or new credentials end an expiring or expired state, as the
+	// expiry check would (zero: expiry.DefaultPolicy).
+	Expiry expiry.Policy
 }
 
 // Service manages connections.
@@ -85,11 +91,13 @@ type Service struct {
 	events     Events
 	now        func() time.Time
 	newID      func() string
+	expiry     expiry.Policy
 }
 
 // New returns a Service.
 func New(d Deps) *Service {
-	return &Service{store: d.Store, sealer: d.Sealer, authorizer: d.Authorizer, clients: d.Clients, tester: d.Tester, events: d.Events, now: d.Now, newID: d.NewID}
+	return &Service{store: d.Store, sealer: d.Sealer, authorizer: d.Authorizer, clients: d.Clients, tester: d.Tester, events: d.Events, now: d.Now, newID: d.NewID,
+		expiry: d.Expiry.WithDefaults()}
 }
 
 // CreateInput is the body of POST /connections.
@@ -394,10 +402,36 @@ func (s *Service) Update(ctx context.Context, caller identity.Caller, id string,
 			if c.Status != connection.StatusPendingAuthorization {
 				c.Status, c.StatusReason = connection.StatusActive, ""
 			}
+			// A password expiry that makes the new password expiring or
+			// expired at once described the old one: unless this request
+			// sets it, it goes, so the expiry check does not undo the fix.
+			if _, given := in.Settings[expiry.SettingPasswordExpiresAt]; !given {
+				if pe, ok := expiry.PasswordExpiresAt(c.Settings); ok {
+					if st, _ := s.expiry.PasswordStatus(pe, s.now()); st != connection.StatusActive {
+						c.Settings = maps.Clone(c.Settings)
+						delete(c.Settings, expiry.SettingPasswordExpiresAt)
+						changes = append(changes, "settings."+expiry.SettingPasswordExpiresAt)
+					}
+				}
+			}
 			audits = append(audits, s.audit(caller, connection.ActionCredentialsChanged, c.Version+1, prefixed("credentials.", c.SecretFields), map[string]string{"secretVersion": strconv.FormatInt(c.SecretVersion, 10)}))
 		}
+		var details map[string]string
+		if !typ.AuthMethod.IsOAuth() && in.Settings != nil && c.Status != connection.StatusPendingAuthorization {
+			// A later (or no) password expiry ends an expiring or expired
+			// state by the expiry check's own rule; an earlier one is left
+			// to the check, which writes that transition with its event.
+			pe, _ := expiry.PasswordExpiresAt(c.Settings)
+			if next, _, ok := s.expiry.Transition(c.Status, c.StatusReason, pe, s.now()); ok && expiry.Better(next, c.Status) {
+				c.Status, c.StatusReason = next, ""
+				if next != connection.StatusActive {
+					_, c.StatusReason = s.expiry.PasswordStatus(pe, s.now())
+				}
+				details = map[string]string{"status": string(next)}
+			}
+		}
 		if len(changes) > 0 {
-			audits = append([]connection.AuditEntry{s.audit(caller, connection.ActionUpdated, c.Version+1, changes, nil)}, audits...)
+			audits = append([]connection.AuditEntry{s.audit(caller, connection.ActionUpdated, c.Version+1, changes, details)}, audits...)
 		}
 		return audits, nil
 	})
@@ -529,10 +563,14 @@ func (s *Service) changeEvents(caller identity.Caller, c *connection.Connection,
 	}
 	at := c.UpdatedAt
 	evs := []events.Event{events.ForConnection(events.ConnectionUpdated, c, s.newID(), caller.User, "", changes, at)}
+	reason := "settings_updated"
+	if slices.ContainsFunc(audits, func(a connection.AuditEntry) bool { return a.Action == connection.ActionCredentialsChanged }) {
+		reason = "credentials_updated"
+	}
 	switch prevStatus {
 	case connection.StatusExpired, connection.StatusExpiring, connection.StatusError:
 		if c.Status == connection.StatusActive {
-			evs = append(evs, events.ForConnection(events.ConnectionRecovered, c, s.newID(), caller.User, "credentials_updated", changes, at))
+			evs = append(evs, events.ForConnection(events.ConnectionRecovered, c, s.newID(), caller.User, reason, changes, at))
 		}
 	}
 	return evs

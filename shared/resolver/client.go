@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -71,6 +72,36 @@ func (c *Client) Resolve(ctx context.Context, in Input) (*Credential, error) {
 		return nil, out.Failure
 	}
 	return out.Credential.credential(), nil
+}
+
+// RefreshIfDue asks the resolve function to refresh a connection's OAuth
+// tokens when o says they are due (op refreshIfDue), under the resolver's
+// single-refresher lease. The error is a *Failure: AuthFailure when the
+// provider rejected the refresh (the resolver then marked the connection
+// expired) or the connection cannot be refreshed as it stands.
+func (c *Client) RefreshIfDue(ctx context.Context, tenant, id string, o RefreshOptions) (Refreshed, error) {
+	var out struct {
+		OK        bool       `json:"ok"`
+		Refreshed bool       `json:"refreshed"`
+		ExpiresAt *time.Time `json:"expiresAt"`
+		Failure   *Failure   `json:"failure"`
+	}
+	req := Request{Op: OpRefreshIfDue, Input: Input{Tenant: tenant, ConnectionID: id},
+		WithinSeconds: int64(o.Within / time.Second), MaxAgeSeconds: int64(o.MaxAge / time.Second), SecretVersion: o.SecretVersion}
+	if err := c.call(ctx, req, &out); err != nil {
+		return Refreshed{}, fail(CodeUnavailable, id, err)
+	}
+	if !out.OK {
+		if out.Failure == nil {
+			return Refreshed{}, fail(CodeInternal, id, errors.New("resolve function answered neither outcome nor failure"))
+		}
+		return Refreshed{}, out.Failure
+	}
+	r := Refreshed{Refreshed: out.Refreshed}
+	if out.ExpiresAt != nil {
+		r.ExpiresAt = *out.ExpiresAt
+	}
+	return r, nil
 }
 
 // credential rebuilds a Credential from its wire form.

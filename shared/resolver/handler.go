@@ -25,12 +25,14 @@ const (
 // Request is the resolve function's event. A bare Input (no op) resolves.
 //
 //	{"tenant": "t1", "connectionId": "01H…", "runId": …, "stepId": …, "workflowId": …, "site": "/sites/hr", "runOwner": "alice"}
-//	{"op": "refreshIfDue", "tenant": "t1", "connectionId": "01H…", "withinSeconds": 900}
+//	{"op": "refreshIfDue", "tenant": "t1", "connectionId": "01H…", "withinSeconds": 900, "maxAgeSeconds": 86400, "secretVersion": 3}
 //	{"op": "completeAuthorization", "authorization": {"state": …, "code": …, "error": …, "redirectUri": …}}
 type Request struct {
 	Op string `json:"op,omitempty"`
 	Input
 	WithinSeconds int64                `json:"withinSeconds,omitempty"`
+	MaxAgeSeconds int64                `json:"maxAgeSeconds,omitempty"`
+	SecretVersion int64                `json:"secretVersion,omitempty"`
 	Authorization *oauth.CallbackInput `json:"authorization,omitempty"`
 }
 
@@ -84,7 +86,8 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (json.RawMe
 			Result TestResult `json:"result"`
 		}{true, h.test(ctx, req.Input)})
 	case OpRefreshIfDue:
-		r, err := h.Resolver.RefreshIfDue(ctx, req.Tenant, req.ConnectionID, time.Duration(req.WithinSeconds)*time.Second)
+		r, err := h.Resolver.RefreshIfDueWith(ctx, req.Tenant, req.ConnectionID, RefreshOptions{
+			Within: time.Duration(req.WithinSeconds) * time.Second, MaxAge: time.Duration(req.MaxAgeSeconds) * time.Second, SecretVersion: req.SecretVersion})
 		if err != nil {
 			return json.Marshal(struct {
 				OK      bool     `json:"ok"`

@@ -21,17 +21,37 @@ type outcome struct {
 	mine   bool
 }
 
+// need says when stored tokens must be replaced.
+type need struct {
+	// within: the access token expires within it (or there is none).
+	within time.Duration
+	// maxAge: the tokens were obtained at least this long ago (keep-alive);
+	// 0 never.
+	maxAge time.Duration
+	// secretVersion: refresh only the tokens of this secret version; once
+	// another version is stored, someone else refreshed (0: any version).
+	secretVersion int64
+}
+
+// due reports whether ts must be replaced at now.
+func (n need) due(ts *oauth.TokenSet, now time.Time) bool {
+	if ts.Due(now, n.within) {
+		return true
+	}
+	return n.maxAge > 0 && !ts.ObtainedAt().After(now.Add(-n.maxAge))
+}
+
 func (r *Resolver) refresh(ctx context.Context, rec *store.Record, typ *connection.Type) (*oauth.TokenSet, error) {
-	o, err := r.refreshWithin(ctx, rec, typ, r.cfg.RefreshSkew)
+	o, err := r.refreshWithin(ctx, rec, typ, need{within: r.cfg.RefreshSkew})
 	if err != nil {
 		return nil, err
 	}
 	return o.tokens, nil
 }
 
-// refreshWithin gets a token that does not expire within `within`: by
-// refreshing under the lease, or by waiting for the instance that holds it.
-func (r *Resolver) refreshWithin(ctx context.Context, rec *store.Record, typ *connection.Type, within time.Duration) (outcome, error) {
+// refreshWithin gets tokens that are not due by n: by refreshing under the
+// lease, or by waiting for the instance that holds it.
+func (r *Resolver) refreshWithin(ctx context.Context, rec *store.Record, typ *connection.Type, n need) (outcome, error) {
 	tenant, id := rec.Conn.Tenant, rec.Conn.ID
 	owner := randomID()
 	seen := rec.Conn.SecretVersion
@@ -43,7 +63,7 @@ func (r *Resolver) refreshWithin(ctx context.Context, rec *store.Record, typ *co
 			return outcome{}, classify(err, id)
 		}
 		if ok {
-			return r.refreshHolding(ctx, owner, typ, within, tenant, id)
+			return r.refreshHolding(ctx, owner, typ, n, tenant, id)
 		}
 		// Another instance is refreshing: wait, then look at what is stored.
 		if waited >= r.cfg.MaxWait {
@@ -67,7 +87,7 @@ func (r *Resolver) refreshWithin(ctx context.Context, rec *store.Record, typ *co
 			if err != nil {
 				return outcome{}, err
 			}
-			if !ts.Due(r.cfg.Now(), within) {
+			if n.secretVersion != 0 || !n.due(ts, r.cfg.Now()) {
 				return outcome{tokens: ts}, nil
 			}
 			seen = cur.Conn.SecretVersion
@@ -76,7 +96,7 @@ func (r *Resolver) refreshWithin(ctx context.Context, rec *store.Record, typ *co
 }
 
 // refreshHolding runs while owner holds the lease.
-func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connection.Type, within time.Duration, tenant, id string) (outcome, error) {
+func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connection.Type, n need, tenant, id string) (outcome, error) {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -98,7 +118,10 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 	if err != nil {
 		return outcome{}, err
 	}
-	if !ts.Due(r.cfg.Now(), within) {
+	if n.secretVersion != 0 && rec.Conn.SecretVersion != n.secretVersion {
+		return outcome{tokens: ts}, nil // refreshed by someone else meanwhile
+	}
+	if !n.due(ts, r.cfg.Now()) {
 		return outcome{tokens: ts}, nil
 	}
 	p, err := r.providerFor(ctx, tenant, id, typ)
@@ -115,7 +138,7 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 		next, err = p.Refresh(pctx, ts.RefreshToken(), scopes)
 	}
 	if err != nil {
-		return r.rejected(ctx, owner, rec, typ, within, err)
+		return r.rejected(ctx, owner, rec, typ, n, err)
 	}
 	if err := r.store(ctx, rec, next); err != nil {
 		if errors.Is(err, store.ErrSecretChanged) {
@@ -164,7 +187,7 @@ func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.Tok
 }
 
 // rejected handles a failed provider call made under the lease.
-func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record, typ *connection.Type, within time.Duration, cause error) (outcome, error) {
+func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record, typ *connection.Type, n need, cause error) (outcome, error) {
 	id := rec.Conn.ID
 	f := classify(cause, id)
 	pe, ok := oauth.AsError(cause)
@@ -186,7 +209,7 @@ func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record
 			if err != nil {
 				return outcome{}, err
 			}
-			if !ts.Due(r.cfg.Now(), within) {
+			if !n.due(ts, r.cfg.Now()) {
 				r.log.Info("refresh rejected, but a newer token is stored: using it", slog.String("tenant", rec.Conn.Tenant),
 					slog.String("connection", id), slog.String("providerCode", pe.Code))
 				return outcome{tokens: ts}, nil

@@ -397,14 +397,35 @@ type Refreshed struct {
 	ExpiresAt time.Time
 }
 
+// RefreshOptions say when RefreshIfDueWith refreshes.
+type RefreshOptions struct {
+	// Within: refresh when the access token expires within it (at least
+	// the resolver's skew).
+	Within time.Duration
+	// MaxAge: refresh also when the tokens were obtained at least this
+	// long ago (the keep-alive of idle tokens); 0 never.
+	MaxAge time.Duration
+	// SecretVersion: refresh only while this is the stored secret version,
+	// the one the caller found due; a newer one means someone else already
+	// refreshed (0: whatever is stored).
+	SecretVersion int64
+}
+
 // RefreshIfDue refreshes the connection's token if it expires within
 // `within` (at least the resolver's skew), under the same lease as
-// resolution. For the scheduled expiry check: a connection whose stored
-// expiry is far off costs one GetItem and no KMS call. Failures are
-// *Failure; a rejected refresh marks the connection expired exactly as
-// resolution does.
+// resolution. A connection whose stored expiry is far off costs one
+// GetItem and no KMS call. Failures are *Failure; a rejected refresh marks
+// the connection expired exactly as resolution does.
 func (r *Resolver) RefreshIfDue(ctx context.Context, tenant, id string, within time.Duration) (Refreshed, error) {
-	within = max(within, r.cfg.RefreshSkew)
+	return r.RefreshIfDueWith(ctx, tenant, id, RefreshOptions{Within: within})
+}
+
+// RefreshIfDueWith is RefreshIfDue with a keep-alive age and a secret
+// version condition: the scheduled expiry check's refresh. Two checks that
+// found the same tokens due give one refresh: the second, holding the
+// lease after the first, sees a newer secret version and stops.
+func (r *Resolver) RefreshIfDueWith(ctx context.Context, tenant, id string, o RefreshOptions) (Refreshed, error) {
+	n := need{within: max(o.Within, r.cfg.RefreshSkew), maxAge: max(o.MaxAge, 0), secretVersion: o.SecretVersion}
 	rec, err := r.cfg.Store.Get(ctx, tenant, id)
 	if err != nil {
 		return Refreshed{}, classify(err, id)
@@ -419,18 +440,21 @@ func (r *Resolver) RefreshIfDue(ctx context.Context, tenant, id string, within t
 	if f := statusFailure(&rec.Conn, typ); f != nil {
 		return Refreshed{}, f
 	}
+	if n.secretVersion != 0 && rec.Conn.SecretVersion != n.secretVersion {
+		return Refreshed{ExpiresAt: rec.Conn.TokenExpiresAt}, nil
+	}
 	now := r.cfg.Now()
-	if exp := rec.Conn.TokenExpiresAt; !exp.IsZero() && exp.After(now.Add(within)) {
+	if exp := rec.Conn.TokenExpiresAt; n.maxAge == 0 && !exp.IsZero() && exp.After(now.Add(n.within)) {
 		return Refreshed{ExpiresAt: exp}, nil
 	}
 	tokens, err := r.tokens(ctx, rec)
 	if err != nil {
 		return Refreshed{}, err
 	}
-	if !tokens.Due(now, within) {
+	if !n.due(tokens, now) {
 		return Refreshed{ExpiresAt: tokens.ExpiresAt()}, nil
 	}
-	next, err := r.refreshWithin(ctx, rec, typ, within)
+	next, err := r.refreshWithin(ctx, rec, typ, n)
 	if err != nil {
 		f := classify(err, id)
 		r.log.Log(ctx, slog.LevelWarn, "proactive refresh failed", slog.String("tenant", tenant), slog.String("connection", id),

@@ -5,7 +5,8 @@
 // # Key design
 //
 // Table keys pk (HASH), sk (RANGE); two KEYS_ONLY global secondary indexes,
-// gsi1 (gsi1pk, gsi1sk) and gsi2 (gsi2pk, gsi2sk); TTL attribute expiresAt.
+// gsi1 (gsi1pk, gsi1sk) and gsi2 (gsi2pk, gsi2sk), and the sparse due index
+// gsi3 (gsi3pk, gsi3sk; INCLUDE DueProjection); TTL attribute expiresAt.
 // Keys never contain caller input other than ids and canonical site paths,
 // and ids and tenants may not contain '#'.
 //
@@ -20,6 +21,39 @@
 //	refresh lease    T#<t>#C#<id>                LEASE#REFRESH                                   (expiresAt: lease end + 1 h)
 //	OAuth client     T#<t>#OAUTHCLIENT#<type>    CLIENT
 //	OAuth state      OAUTHSTATE#<sha256(state)>  STATE                                           (expiresAt: 10 min)
+//	run              T#<t>#R#<id>                RUN                                             T#<t>#RUNS / <id>
+//	run audience     T#<t>#R#<id>                EDGE#<n>       T#<t>#RA#OWNER#<user> / <id>
+//	                                                            T#<t>#RA#PATH#<path> / <id>
+//	suspended edge   T#<t>#R#<id>                SUSP           T#<t>#SUSP#<connection> / <id>
+//	outbox event     EVT#<event id>              OUTBOX         OUTBOX / <event id>
+//	check checkpoint EXPIRYCHECK                 CHECKPOINT
+//
+// The due index, gsi3, holds what the scheduled expiry check must look at,
+// keyed by the hour of the moment it falls due (package expiry has the
+// rules):
+//
+//	item             gsi3pk                      gsi3sk
+//	connection       DUE#<yyyymmddhh>            <yyyymmddThhmmssZ>#C#<t>#<id>    OAuth refresh or keep-alive; password expiring or expired
+//	suspended edge   DUE#<yyyymmddhh>            <yyyymmddThhmmssZ>#R#<t>#<run>   24 h before the run terminates; until warned
+//	(nothing due)    absent, or DUE#NONE         C#<t>#<id> or R#<t>#<run>       DUE#NONE is never read
+//
+// The bucket is the hour of the due time, or of the write when that is
+// later (expiry.FileAt): no write ever lands in an hour that has closed, so
+// once the check has read a closed hour (plus a settling margin for clocks
+// and index propagation) it never needs to read it again. Whole-item writes
+// (Create, Update, UpdateRun's edge) compute the attributes from the item
+// (toItem); UpdateItem writes (PutTokens, MarkExpired, the check's
+// transitions) set them. A password connection that was never due has
+// none; one that was due and has nothing due any more is parked in
+// DUE#NONE, by every path: UpdateItem never REMOVEs (the emulator ignores
+// REMOVE), and a PutItem that drops index attributes corrupts the
+// emulator's index once the item is later deleted. OAuth connections are
+// filed (parked until they hold tokens) from creation: the emulator also
+// corrupts its index when an UpdateItem adds index attributes to an item
+// outside the index. Tests in due_test.go catch each of these. The projection
+// (DueProjection) carries what the check needs to decide a transition and
+// describe it in an event, so a due connection costs one index read and no
+// item read.
 //
 // The OAuth state is the one item without a tenant prefix: the callback
 // that consumes it is unauthenticated and learns the tenant from the item.
@@ -29,11 +63,14 @@
 // oauth-client/<type>).
 //
 // Connection attributes written outside whole-item updates (UpdateItem SET,
-// never REMOVE, never an index attribute): the sealed token set with
-// secretVersion, secretFields, tokenExpiresAt (epoch seconds), status and
-// statusReason (PutTokens, MarkExpired); lastUsedAt (epoch seconds,
-// TouchLastUsed, which changes neither version nor updatedAt). Whole-item
-// updates carry them over, read with the version they are conditioned on.
+// never REMOVE, never an availability index attribute): the sealed token
+// set with secretVersion, secretFields, tokenExpiresAt and tokensAt (epoch
+// seconds), status and statusReason (PutTokens, MarkExpired, the check's
+// ApplyStatusChanges), always with gsi3pk and gsi3sk; lastUsedAt (epoch
+// seconds, TouchLastUsed, which changes neither version nor updatedAt).
+// Whole-item updates carry them over, read with the version they are
+// conditioned on. passwordExpiresAt (epoch seconds) mirrors the setting for
+// the due index's projection.
 //
 // # Access patterns
 //
@@ -65,6 +102,18 @@
 //     Expiry: a transaction of the UpdateItem (conditioned on version and
 //     secretVersion), a ConditionCheck that the lease is still the caller's,
 //     and the audit entry.
+//   - Scheduled expiry check: GetItem of the checkpoint (the last hour it
+//     processed completely); one Query of gsi3 per hour from the one after
+//     it up to now (gsi3pk = DUE#<hour>, gsi3sk < the due key of now + 1 s),
+//     so it reads the due entries and nothing else; no Scan, no item reads
+//     for connections (the projection suffices). Transitions: UpdateItem
+//     conditioned on version and status, with the audit entry and the
+//     outbox events, up to 25 connections per transaction. A run's warning:
+//     PutItem of its SUSP edge marked warned, conditioned on still carrying
+//     the entry read and not being warned, with a ConditionCheck of the
+//     run's version and the outbox event. A failed item is re-filed an hour
+//     later (UpdateItem conditioned on the entry). The checkpoint moves
+//     forward only (PutItem conditioned on a smaller bucket).
 //
 // # Concurrency
 //

@@ -15,6 +15,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/runs"
 )
@@ -70,6 +71,27 @@ type runItem struct {
 	CreatedAt   time.Time `dynamodbav:"createdAt"`
 	UpdatedAt   time.Time `dynamodbav:"updatedAt"`
 	FinishedAt  time.Time `dynamodbav:"finishedAt,omitempty"`
+}
+
+// suspEdgeItem is the edge of a suspended run: in gsi1 under the connection
+// it waits for, and in the due index until its owners were warned of its
+// approaching termination (Warned, set once per suspension).
+type suspEdgeItem struct {
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	GSI1PK string `dynamodbav:"gsi1pk"`
+	GSI1SK string `dynamodbav:"gsi1sk"`
+	GSI3PK string `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK string `dynamodbav:"gsi3sk,omitempty"`
+	Warned bool   `dynamodbav:"warned,omitempty"`
+}
+
+func (s *Store) suspendedEdge(r *runs.Run) suspEdgeItem {
+	e := suspEdgeItem{PK: runPK(r.Tenant, r.ID), SK: skSuspend, GSI1PK: suspendedOnKey(r.Tenant, r.Suspension.Connection), GSI1SK: r.ID}
+	if !r.Suspension.TerminatesAt.IsZero() {
+		e.GSI3PK, e.GSI3SK = dueKeys(runDueKind, r.Tenant, r.ID, expiry.RunDue(r.Suspension.TerminatesAt), s.now())
+	}
+	return e
 }
 
 // edgeItem places an item's id in a gsi1 partition.
@@ -215,7 +237,7 @@ func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCon
 		items = append(items, ti)
 	}
 	if isSusp && (!wasSusp || prev.Suspension.Connection != next.Suspension.Connection) {
-		ti, err := s.put(edgeItem{PK: runPK(next.Tenant, next.ID), SK: skSuspend, GSI1PK: suspendedOnKey(next.Tenant, next.Suspension.Connection), GSI1SK: next.ID}, nil)
+		ti, err := s.put(s.suspendedEdge(next), nil)
 		if err != nil {
 			return err
 		}

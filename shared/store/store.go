@@ -20,6 +20,7 @@ import (
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/vault"
 )
 
@@ -32,6 +33,7 @@ type DynamoDB interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
 var _ DynamoDB = (*dynamodb.Client)(nil)
@@ -40,6 +42,7 @@ var _ DynamoDB = (*dynamodb.Client)(nil)
 const (
 	IndexAudience = "gsi1"
 	IndexTenant   = "gsi2"
+	IndexDue      = "gsi3"
 )
 
 // IdempotencyTTL is how long an Idempotency-Key is remembered.
@@ -47,23 +50,43 @@ const IdempotencyTTL = 24 * time.Hour
 
 // Store reads and writes connections in one DynamoDB table.
 type Store struct {
-	db    DynamoDB
-	table string
-	now   func() time.Time
+	db     DynamoDB
+	table  string
+	now    func() time.Time
+	policy expiry.Policy
 }
 
-// New returns a Store over table; now is the clock.
+// New returns a Store over table; now is the clock. It files items in the
+// due index by expiry.DefaultPolicy until WithPolicy says otherwise.
 func New(db DynamoDB, table string, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, table: table, now: now}
+	return &Store{db: db, table: table, now: now, policy: expiry.DefaultPolicy()}
 }
+
+// WithPolicy sets the policy by which writes file items in the due index
+// (the expiring window is a deployment parameter) and returns s. Call it
+// before the Store is shared.
+func (s *Store) WithPolicy(p expiry.Policy) *Store {
+	s.policy = p.WithDefaults()
+	return s
+}
+
+// Policy is the due policy the store files items by.
+func (s *Store) Policy() expiry.Policy { return s.policy }
 
 // Record is a connection with its sealed secret.
 type Record struct {
 	Conn   connection.Connection
 	Secret vault.Sealed
+	// TokensAt is when the stored OAuth tokens were written (zero: none,
+	// or written before it was recorded); the keep-alive refresh counts
+	// from it. Whole-item updates carry it over.
+	TokensAt time.Time
+	// filed: the item read carries due index attributes, so a rewrite with
+	// nothing due parks it rather than dropping them (see doc.go).
+	filed bool
 }
 
 // Key builders: the only places key strings are spelled.
@@ -134,9 +157,16 @@ type connItem struct {
 	// Epoch seconds, so conditions compare numbers.
 	TokenExpiresAt int64 `dynamodbav:"tokenExpiresAt,omitempty"`
 	LastUsedAt     int64 `dynamodbav:"lastUsedAt,omitempty"`
+	TokensAt       int64 `dynamodbav:"tokensAt,omitempty"`
+	// PasswordExpiresAt mirrors settings.passwordExpiresAt (epoch seconds)
+	// for the due index's projection.
+	PasswordExpiresAt int64 `dynamodbav:"passwordExpiresAt,omitempty"`
+	// The due index (absent when nothing is due; see doc.go).
+	GSI3PK string `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK string `dynamodbav:"gsi3sk,omitempty"`
 }
 
-func toItem(r *Record) (connItem, error) {
+func (s *Store) toItem(r *Record) (connItem, error) {
 	c := &r.Conn
 	settings, err := json.Marshal(c.Settings)
 	if err != nil {
@@ -151,7 +181,18 @@ func toItem(r *Record) (connItem, error) {
 		Version: c.Version, Status: string(c.Status), StatusReason: c.StatusReason,
 		Settings: string(settings), SecretVersion: c.SecretVersion,
 		SecretKey: r.Secret.EncryptedKey, SecretNonce: r.Secret.Nonce, SecretCt: r.Secret.Ciphertext,
-		TokenExpiresAt: epoch(c.TokenExpiresAt), LastUsedAt: epoch(c.LastUsedAt),
+		TokenExpiresAt: epoch(c.TokenExpiresAt), LastUsedAt: epoch(c.LastUsedAt), TokensAt: epoch(r.TokensAt),
+	}
+	facts := expiry.FactsOf(c, r.TokensAt)
+	it.PasswordExpiresAt = epoch(facts.PasswordExpiresAt)
+	if due, ok := s.policy.Due(facts); ok {
+		it.GSI3PK, it.GSI3SK = dueKeys(connDueKind, c.Tenant, c.ID, due, s.now())
+	} else if r.filed || facts.OAuth {
+		// Parked, not dropped (see doc.go). OAuth connections are filed
+		// from creation: their token writes are UpdateItems that set the
+		// index attributes, and an UpdateItem that adds them to an item
+		// outside the index corrupts the emulator's index.
+		it.GSI3PK, it.GSI3SK = parkedKeys(connDueKind, c.Tenant, c.ID)
 	}
 	if len(c.SecretFields) > 0 { // never an empty list: minidyn reads one back as another attribute
 		it.SecretFields = c.SecretFields
@@ -171,7 +212,9 @@ func fromItem(it connItem) (*Record, error) {
 			SecretFields: it.SecretFields, SecretVersion: it.SecretVersion,
 			TokenExpiresAt: fromEpoch(it.TokenExpiresAt), LastUsedAt: fromEpoch(it.LastUsedAt),
 		},
-		Secret: vault.Sealed{EncryptedKey: it.SecretKey, Nonce: it.SecretNonce, Ciphertext: it.SecretCt},
+		Secret:   vault.Sealed{EncryptedKey: it.SecretKey, Nonce: it.SecretNonce, Ciphertext: it.SecretCt},
+		TokensAt: fromEpoch(it.TokensAt),
+		filed:    it.GSI3PK != "",
 	}
 	a := connection.Availability{Scope: connection.Scope(it.Scope)}
 	switch a.Scope {
@@ -314,7 +357,7 @@ func versionIs(v int64) *expression.ConditionBuilder {
 // *ErrIdempotencyReplay; the same key with another request is a Conflict.
 func (s *Store) Create(ctx context.Context, r *Record, audit connection.AuditEntry, idem *Idempotency, evs ...events.Event) error {
 	c := &r.Conn
-	it, err := toItem(r)
+	it, err := s.toItem(r)
 	if err != nil {
 		return err
 	}
@@ -418,7 +461,7 @@ type Changes struct {
 // NotFound.
 func (s *Store) Update(ctx context.Context, next *Record, expected int64, prevOwners []string, ch Changes) error {
 	c := &next.Conn
-	it, err := toItem(next)
+	it, err := s.toItem(next)
 	if err != nil {
 		return err
 	}

@@ -14,13 +14,14 @@ import (
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/vault"
 )
 
 // Token storage, the refresh lease and last-used time: the writes the
 // resolver and the OAuth callback make on a connection. They touch only the
-// attributes they own (UpdateItem SET, never REMOVE) and never an index
-// attribute, so they cannot disturb the availability indexes.
+// attributes they own (UpdateItem SET, never REMOVE) and, of the indexes,
+// only the due index (gsi3), never the availability indexes.
 
 const skLease = "LEASE#REFRESH"
 
@@ -125,6 +126,9 @@ func (s *Store) PutTokens(ctx context.Context, w TokenWrite) error {
 	if len(w.Events) > 0 && w.Audit == nil {
 		return fmt.Errorf("store.PutTokens: events are written with an audited write")
 	}
+	now := s.now()
+	gsi3pk, gsi3sk := s.dueAfterWrite(w.Tenant, w.ID, expiry.Facts{OAuth: true, Status: connection.StatusActive, HasSecret: true,
+		TokenExpiresAt: w.TokenExpiresAt, TokensAt: now})
 	upd := expression.Set(expression.Name("secretKey"), expression.Value(w.Secret.EncryptedKey)).
 		Set(expression.Name("secretNonce"), expression.Value(w.Secret.Nonce)).
 		Set(expression.Name("secretCt"), expression.Value(w.Secret.Ciphertext)).
@@ -132,7 +136,10 @@ func (s *Store) PutTokens(ctx context.Context, w TokenWrite) error {
 		Set(expression.Name("tokenExpiresAt"), expression.Value(epoch(w.TokenExpiresAt))).
 		Set(expression.Name("status"), expression.Value(string(connection.StatusActive))).
 		Set(expression.Name("statusReason"), expression.Value("")).
-		Set(expression.Name("updatedAt"), expression.Value(s.now().UTC()))
+		Set(expression.Name("updatedAt"), expression.Value(now.UTC())).
+		Set(expression.Name("tokensAt"), expression.Value(now.Unix())).
+		Set(expression.Name("gsi3pk"), expression.Value(gsi3pk)).
+		Set(expression.Name("gsi3sk"), expression.Value(gsi3sk))
 	if len(w.SecretFields) > 0 {
 		// Only a non-empty list: minidyn stores garbage for SET to an empty list.
 		upd = upd.Set(expression.Name("secretFields"), expression.Value(w.SecretFields))
@@ -211,14 +218,18 @@ type ExpiredMark struct {
 }
 
 // MarkExpired sets status expired with the reason, in one transaction with
-// the audit entry. Errors: ErrSecretChanged when the secret moved on,
-// version_mismatch when only other attributes changed (re-read and retry),
-// ErrLeaseLost, NotFound.
+// the audit entry, and parks the connection outside the due buckets (an
+// expired connection waits for a person). Errors: ErrSecretChanged when
+// the secret moved on, version_mismatch when only other attributes changed
+// (re-read and retry), ErrLeaseLost, NotFound.
 func (s *Store) MarkExpired(ctx context.Context, m ExpiredMark) error {
+	gsi3pk, gsi3sk := s.dueAfterWrite(m.Tenant, m.ID, expiry.Facts{OAuth: true, Status: connection.StatusExpired})
 	upd := expression.Set(expression.Name("status"), expression.Value(string(connection.StatusExpired))).
 		Set(expression.Name("statusReason"), expression.Value(m.Reason)).
 		Set(expression.Name("updatedAt"), expression.Value(s.now().UTC())).
-		Set(expression.Name("version"), expression.Value(m.ExpectedVersion+1))
+		Set(expression.Name("version"), expression.Value(m.ExpectedVersion+1)).
+		Set(expression.Name("gsi3pk"), expression.Value(gsi3pk)).
+		Set(expression.Name("gsi3sk"), expression.Value(gsi3sk))
 	cond := expression.AttributeExists(expression.Name("pk")).
 		And(expression.Name("secretVersion").Equal(expression.Value(m.SecretVersion))).
 		And(expression.Name("version").Equal(expression.Value(m.ExpectedVersion)))
