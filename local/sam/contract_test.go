@@ -571,7 +571,7 @@ func TestContractFunctionGrants(t *testing.T) {
 		app.FnConnections:   {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "kms:GenerateDataKey", "lambda:InvokeFunction", "events:PutEvents"},
 		app.FnResolve:       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "kms:Decrypt", "kms:GenerateDataKey", "events:PutEvents"},
 		app.FnOAuthCallback: {"lambda:InvokeFunction"},
-		app.FnRuns:          {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "states:StartExecution", "states:StopExecution", "states:SendTaskSuccess", "states:SendTaskFailure", "events:PutEvents"},
+		app.FnRuns:          {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "states:StartExecution", "states:StopExecution", "states:SendTaskSuccess", "states:SendTaskFailure", "events:PutEvents"},
 		app.FnRunStep:       {"dynamodb:GetItem", "dynamodb:PutItem", "lambda:InvokeFunction", "events:PutEvents"},
 		app.FnSuspendRun:    {"dynamodb:GetItem", "dynamodb:PutItem", "states:SendTaskSuccess", "states:SendTaskFailure", "events:PutEvents"},
 		app.FnFinishRun:     {"dynamodb:GetItem", "dynamodb:PutItem", "events:PutEvents"},

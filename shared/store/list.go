@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 )
 
@@ -33,32 +34,54 @@ const maxExamined = 1000
 // List returns up to Limit records in id order and the id to continue after
 // ("" when there is nothing more).
 func (s *Store) List(ctx context.Context, q ListQuery) ([]*Record, string, error) {
-	if q.Limit <= 0 {
-		q.Limit = 50
-	}
 	var sources []*source
 	if q.All {
-		sources = append(sources, &source{index: IndexTenant, pkAttr: "gsi2pk", skAttr: "gsi2sk", pk: tenantConnsKey(q.Tenant)})
+		sources = []*source{tenantSource(tenantConnsKey(q.Tenant))}
 	} else {
-		seen := map[Audience]bool{}
-		for _, a := range q.Audiences {
-			if !seen[a] {
-				seen[a] = true
-				sources = append(sources, &source{index: IndexAudience, pkAttr: "gsi1pk", skAttr: "gsi1sk", pk: audienceKey(q.Tenant, string(a))})
-			}
+		for _, a := range slices.Compact(slices.Sorted(slices.Values(q.Audiences))) {
+			sources = append(sources, audienceSource(audienceKey(q.Tenant, string(a))))
 		}
 	}
-	for _, src := range sources {
-		src.after = q.After
+	get := func(ctx context.Context, ids []string) (map[string]*Record, error) {
+		return batchGet(ctx, s, "store.List", ids, func(id string) map[string]types.AttributeValue { return key(connPK(q.Tenant, id), skConn) },
+			func(it connItem) (string, *Record, error) {
+				r, err := fromItem(it)
+				if err != nil {
+					return "", nil, err
+				}
+				return r.Conn.ID, r, nil
+			})
 	}
-	var page []*Record
-	examined := 0
-	last := q.After
-	for len(page) < q.Limit && examined < maxExamined {
+	return page(ctx, s, sources, q.After, q.Limit, get, q.Keep)
+}
+
+func tenantSource(pk string) *source {
+	return &source{index: IndexTenant, pkAttr: "gsi2pk", skAttr: "gsi2sk", pk: pk}
+}
+
+func audienceSource(pk string) *source {
+	return &source{index: IndexAudience, pkAttr: "gsi1pk", skAttr: "gsi1sk", pk: pk}
+}
+
+// page merges sources (each already in id order) into one page of up to
+// limit items after the id after, reading each batch of ids with get and
+// keeping those keep accepts. It returns the id to continue after, "" when
+// no source has more.
+func page[T any](ctx context.Context, s *Store, sources []*source, after string, limit int,
+	get func(context.Context, []string) (map[string]T, error), keep func(T) bool) ([]T, string, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	for _, src := range sources {
+		src.after = after
+	}
+	var out []T
+	last := after
+	for examined := 0; len(out) < limit && examined < maxExamined; {
 		// Take the next batch of distinct ids in order across the sources.
 		var ids []string
-		for len(ids) < q.Limit-len(page) {
-			id, ok, err := nextID(ctx, s, sources, q.Limit)
+		for len(ids) < limit-len(out) {
+			id, ok, err := nextID(ctx, s, sources, limit)
 			if err != nil {
 				return nil, "", err
 			}
@@ -68,27 +91,27 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]*Record, string, error
 			ids = append(ids, id)
 		}
 		if len(ids) == 0 {
-			return page, "", nil
+			return out, "", nil
 		}
 		examined += len(ids)
-		recs, err := s.batchGet(ctx, q.Tenant, ids)
+		items, err := get(ctx, ids)
 		if err != nil {
 			return nil, "", err
 		}
 		for _, id := range ids {
 			last = id
-			if r, ok := recs[id]; ok && (q.Keep == nil || q.Keep(r)) {
-				page = append(page, r)
+			if it, ok := items[id]; ok && (keep == nil || keep(it)) {
+				out = append(out, it)
 			}
 		}
 	}
 	// Only report a cursor if another id may follow.
 	for _, src := range sources {
 		if len(src.buf) > 0 || !src.done {
-			return page, last, nil
+			return out, last, nil
 		}
 	}
-	return page, "", nil
+	return out, "", nil
 }
 
 type source struct {
@@ -150,38 +173,57 @@ func nextID(ctx context.Context, s *Store, sources []*source, limit int) (string
 	return min, true, nil
 }
 
-// batchGet reads connection items by id, consistently, retrying unprocessed keys.
-func (s *Store) batchGet(ctx context.Context, tenant string, ids []string) (map[string]*Record, error) {
-	out := make(map[string]*Record, len(ids))
+// batchGet reads items by id, consistently, retrying unprocessed keys;
+// decode turns an item into its id and value. Ids not found are absent.
+func batchGet[I, T any](ctx context.Context, s *Store, op string, ids []string, keyOf func(string) map[string]types.AttributeValue,
+	decode func(I) (string, T, error)) (map[string]T, error) {
+	out := make(map[string]T, len(ids))
 	for chunk := range slices.Chunk(ids, 100) {
 		keys := make([]map[string]types.AttributeValue, 0, len(chunk))
 		for _, id := range chunk {
-			keys = append(keys, key(connPK(tenant, id), skConn))
+			keys = append(keys, keyOf(id))
 		}
 		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 		for attempt := 0; len(req) > 0; attempt++ {
 			if attempt == 5 {
-				return nil, fmt.Errorf("store.List: batch get left keys unprocessed after %d attempts", attempt)
+				return nil, fmt.Errorf("%s: batch get left keys unprocessed after %d attempts", op, attempt)
 			}
 			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, fmt.Errorf("store.List batch get: %w", classify(err))
+				return nil, fmt.Errorf("%s batch get: %w", op, classify(err))
 			}
 			for _, item := range res.Responses[s.table] {
-				var it connItem
+				var it I
 				if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-					return nil, fmt.Errorf("store.List: %w", err)
+					return nil, fmt.Errorf("%s: %w", op, err)
 				}
-				r, err := fromItem(it)
+				id, v, err := decode(it)
 				if err != nil {
 					return nil, err
 				}
-				out[r.Conn.ID] = r
+				out[id] = v
 			}
 			req = res.UnprocessedKeys
 		}
 	}
 	return out, nil
+}
+
+// getItem reads one item consistently; absent is NotFound with notFound as
+// its message.
+func getItem[I any](ctx context.Context, s *Store, op, pk, sk, notFound string) (I, error) {
+	var it I
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return it, fmt.Errorf("%s: %w", op, classify(err))
+	}
+	if out.Item == nil {
+		return it, apperr.NotFoundf("%s", notFound)
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return it, fmt.Errorf("%s: %w", op, err)
+	}
+	return it, nil
 }
 
 // Audit lists a connection's audit entries, newest first, continuing before

@@ -130,18 +130,9 @@ func (s *Store) GetOAuthClient(ctx context.Context, tenant, typ string) (*OAuthC
 	if !validKeyPart(tenant) || !validKeyPart(typ) {
 		return nil, apperr.NotFoundf("no OAuth client is registered for this type")
 	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(oauthClientPK(tenant, typ), skOAuthClient), ConsistentRead: aws.Bool(true),
-	})
+	it, err := getItem[oauthClientItem](ctx, s, "store.GetOAuthClient "+typ, oauthClientPK(tenant, typ), skOAuthClient, "no OAuth client is registered for this type")
 	if err != nil {
-		return nil, fmt.Errorf("store.GetOAuthClient %s: %w", typ, classify(err))
-	}
-	if out.Item == nil {
-		return nil, apperr.NotFoundf("no OAuth client is registered for this type")
-	}
-	var it oauthClientItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return nil, fmt.Errorf("store.GetOAuthClient %s: %w", typ, err)
+		return nil, err
 	}
 	return &OAuthClient{
 		Tenant: it.Tenant, Type: it.Type, ClientID: it.ClientID,

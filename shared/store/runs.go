@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -190,16 +188,9 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (*runs.Run, error
 	if !validKeyPart(id) {
 		return nil, apperr.NotFoundf("run not found")
 	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(runPK(tenant, id), skRun), ConsistentRead: aws.Bool(true)})
+	it, err := getItem[runItem](ctx, s, "store.GetRun "+id, runPK(tenant, id), skRun, "run not found")
 	if err != nil {
-		return nil, fmt.Errorf("store.GetRun %s: %w", id, classify(err))
-	}
-	if out.Item == nil {
-		return nil, apperr.NotFoundf("run not found")
-	}
-	var it runItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return nil, fmt.Errorf("store.GetRun %s: %w", id, err)
+		return nil, err
 	}
 	return fromRunItem(it)
 }
@@ -269,63 +260,30 @@ type RunListQuery struct {
 
 // ListRuns returns up to Limit runs in id order and the id to continue after.
 func (s *Store) ListRuns(ctx context.Context, q RunListQuery) ([]*runs.Run, string, error) {
-	if q.Limit <= 0 {
-		q.Limit = 50
-	}
 	var sources []*source
 	if q.All {
-		sources = append(sources, &source{index: IndexTenant, pkAttr: "gsi2pk", skAttr: "gsi2sk", pk: tenantRunsKey(q.Tenant)})
+		sources = []*source{tenantSource(tenantRunsKey(q.Tenant))}
 	} else {
 		for _, a := range slices.Compact(slices.Sorted(slices.Values(q.Audiences))) {
-			sources = append(sources, &source{index: IndexAudience, pkAttr: "gsi1pk", skAttr: "gsi1sk", pk: runAudienceKey(q.Tenant, string(a))})
+			sources = append(sources, audienceSource(runAudienceKey(q.Tenant, string(a))))
 		}
 	}
-	for _, src := range sources {
-		src.after = q.After
+	get := func(ctx context.Context, ids []string) (map[string]*runs.Run, error) {
+		return batchGet(ctx, s, "store.ListRuns", ids, func(id string) map[string]types.AttributeValue { return key(runPK(q.Tenant, id), skRun) },
+			func(it runItem) (string, *runs.Run, error) {
+				r, err := fromRunItem(it)
+				if err != nil {
+					return "", nil, err
+				}
+				return r.ID, r, nil
+			})
 	}
-	var page []*runs.Run
-	last := q.After
-	for examined := 0; len(page) < q.Limit && examined < maxExamined; {
-		var ids []string
-		for len(ids) < q.Limit-len(page) {
-			id, ok, err := nextID(ctx, s, sources, q.Limit)
-			if err != nil {
-				return nil, "", err
-			}
-			if !ok {
-				break
-			}
-			ids = append(ids, id)
-		}
-		if len(ids) == 0 {
-			return page, "", nil
-		}
-		examined += len(ids)
-		for _, id := range ids {
-			last = id
-			r, err := s.GetRun(ctx, q.Tenant, id)
-			if apperr.Is(err, apperr.NotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, "", err
-			}
-			if q.Keep == nil || q.Keep(r) {
-				page = append(page, r)
-			}
-		}
-	}
-	for _, src := range sources {
-		if len(src.buf) > 0 || !src.done {
-			return page, last, nil
-		}
-	}
-	return page, "", nil
+	return page(ctx, s, sources, q.After, q.Limit, get, q.Keep)
 }
 
 // SuspendedOn lists the ids of runs suspended on a connection (gsi1).
 func (s *Store) SuspendedOn(ctx context.Context, tenant, conn string) ([]string, error) {
-	src := &source{index: IndexAudience, pkAttr: "gsi1pk", skAttr: "gsi1sk", pk: suspendedOnKey(tenant, conn)}
+	src := audienceSource(suspendedOnKey(tenant, conn))
 	var ids []string
 	for {
 		if err := src.fill(ctx, s, 100); err != nil {

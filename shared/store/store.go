@@ -432,18 +432,9 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*Record, error) {
 	if !validKeyPart(id) {
 		return nil, apperr.NotFoundf("connection not found")
 	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(connPK(tenant, id), skConn), ConsistentRead: aws.Bool(true),
-	})
+	it, err := getItem[connItem](ctx, s, "store.Get "+id, connPK(tenant, id), skConn, "connection not found")
 	if err != nil {
-		return nil, fmt.Errorf("store.Get %s: %w", id, classify(err))
-	}
-	if out.Item == nil {
-		return nil, apperr.NotFoundf("connection not found")
-	}
-	var it connItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return nil, fmt.Errorf("store.Get %s: %w", id, err)
+		return nil, err
 	}
 	return fromItem(it)
 }
