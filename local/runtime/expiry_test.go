@@ -192,4 +192,5 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 	}
 	t.Logf("events validated: %s", strings.Join(summary, ", "))
 	w.checkNoCanaries(t)
+	checkCallsGranted(t, w.rt)
 }

@@ -153,6 +153,7 @@ func TestOAuthFlowOnOneMachine(t *testing.T) {
 			t.Error("the logs hold an issued token")
 		}
 	}
+	checkCallsGranted(t, rt)
 }
 
 // TestConnectionTest checks credentials against the connection's own host
@@ -200,4 +201,5 @@ func TestConnectionTest(t *testing.T) {
 			t.Errorf("test result holds the password: %s", r.body)
 		}
 	}
+	checkCallsGranted(t, rt)
 }

@@ -197,6 +197,7 @@ func TestRunsSuspendResumeTerminate(t *testing.T) {
 	}
 	w.member.expect(w.member.do("POST", "/runs/"+id+"/resume", nil, nil), 409, "resume a terminated run")
 	w.checkNoCanaries(t)
+	checkCallsGranted(t, w.rt)
 }
 
 // TestResumeExactlyOnce: the same Connection Updated delivered 3 times
@@ -264,6 +265,7 @@ func TestResumeExactlyOnce(t *testing.T) {
 	w.member.expect(w.member.do("POST", "/runs/"+id+"/terminate", nil, nil), 202, "terminate")
 	waitRun(t, w.member, id, status("terminated"))
 	w.checkNoCanaries(t)
+	checkCallsGranted(t, w.rt)
 }
 
 // checkNoCanaries: no secret in any state input or output, event, run

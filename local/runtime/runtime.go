@@ -85,6 +85,8 @@ type Runtime struct {
 	// OAuth is the local OAuth 2 provider, registered as every tenant's
 	// client of the oauth2-generic type.
 	OAuth *oauthprovider.Provider
+	// Calls records every AWS operation each function makes.
+	Calls Calls
 	// Engine runs the template's state machines (Step Functions API at SFNURL).
 	Engine        *asl.Engine
 	SFNURL        string
@@ -395,7 +397,9 @@ func (rt *Runtime) buildApp(ctx context.Context, f sam.Function, opts Options, l
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %s: %w", f.LogicalID, err)
 	}
-	a, err := app.New(ctx, cfg, app.Options{AWS: &rt.Stack.AWS, Now: opts.Clock.Now, LogOutput: logOut})
+	awsCfg := rt.Stack.AWS.Copy()
+	awsCfg.APIOptions = append(awsCfg.APIOptions, rt.Calls.record(f.LogicalID))
+	a, err := app.New(ctx, cfg, app.Options{AWS: &awsCfg, Now: opts.Clock.Now, LogOutput: logOut})
 	if err != nil {
 		return nil, fmt.Errorf("runtime: build %s: %w", f.LogicalID, err)
 	}
