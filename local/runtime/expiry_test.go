@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -161,13 +162,26 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 	w.admin.expect(w.admin.do("DELETE", "/connections/"+n.ID, nil, nil), 204, "delete N")
 	waitEvents(t, w, events.ConnectionDeleted, n.ID, 1)
 
-	// Exactly once: each transition the check or the resolver made.
+	// Exactly once: each transition the check or the resolver made. The bus
+	// delivers at least once (a drain may publish an event its writer is
+	// publishing too; consumers deduplicate on eventId), so count ids.
 	for _, c := range []struct{ detailType, id string }{
 		{events.ConnectionExpiring, a.ID}, {events.ConnectionExpired, a.ID}, {events.ConnectionRefreshFailed, o.ID},
 		{events.ConnectionExpired, o.ID}, {events.RunTerminationApproaching, rt2},
 	} {
-		if got := waitEvents(t, w, c.detailType, c.id, 1); len(got) != 1 {
-			t.Errorf("%d %s events for %s, want 1", len(got), c.detailType, c.id)
+		got := waitEvents(t, w, c.detailType, c.id, 1)
+		ids := map[string]bool{}
+		for _, d := range got {
+			var e struct{ EventID string }
+			if err := json.Unmarshal([]byte(d), &e); err != nil {
+				t.Fatal(err)
+			}
+			ids[e.EventID] = true
+		}
+		if len(ids) != 1 {
+			t.Errorf("%d distinct %s events for %s (%d deliveries), want 1", len(ids), c.detailType, c.id, len(got))
+		} else if len(got) > 1 {
+			t.Logf("%s for %s: 1 event delivered %d times", c.detailType, c.id, len(got))
 		}
 	}
 	// Every event on the bus is in the catalogue and matches its schema;
