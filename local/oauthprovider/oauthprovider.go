@@ -5,6 +5,10 @@
 // resolver meets in production:
 //
 //   - expires_in in seconds (mockoidc sends nanoseconds), or omitted;
+//   - optionally refresh_token_expires_in, with refresh tokens that expire
+//     then: each new one a lifetime after it is issued (rolling, as Xero's),
+//     or all of a grant's at the first one's expiry (fixed, as Microsoft's
+//     single-page-app tokens);
 //   - opaque access and refresh tokens, refresh tokens rotated on every use
 //     and a used one refused with invalid_grant (mockoidc never rotates);
 //   - the redirect_uri of a code exchange must equal the authorization
@@ -50,6 +54,11 @@ type Options struct {
 	Addr string
 	// ExpiresIn is the access token lifetime reported (default 1 h).
 	ExpiresIn time.Duration
+	// RefreshExpiresIn, when set, is the refresh token lifetime reported
+	// (refresh_token_expires_in) and enforced; RefreshExpiryFixed keeps a
+	// grant's first expiry for the refresh tokens that replace it.
+	RefreshExpiresIn   time.Duration
+	RefreshExpiryFixed bool
 	// Now is the provider's clock for access token expiry (default time.Now).
 	Now func() time.Time
 	// ClientID and ClientSecret of the one client (default: random).
@@ -72,6 +81,8 @@ type Provider struct {
 	mu            sync.Mutex // serializes mockoidc (its session map is not safe for concurrent use) and the maps below
 	expiresIn     time.Duration
 	omitExpiresIn bool
+	rtLife        time.Duration
+	rtFixed       bool
 	omitRefresh   bool
 	delay         time.Duration
 	echoSecrets   bool
@@ -89,6 +100,7 @@ type Provider struct {
 type refreshEntry struct {
 	underlying string // mockoidc's refresh token
 	used       bool
+	expiresAt  time.Time // zero: never
 }
 
 // Start runs a provider.
@@ -110,7 +122,7 @@ func Start(opts Options) (*Provider, error) {
 	if opts.ClientSecret != "" {
 		m.ClientSecret = opts.ClientSecret
 	}
-	p := &Provider{oidc: m, now: opts.Now, expiresIn: opts.ExpiresIn,
+	p := &Provider{oidc: m, now: opts.Now, expiresIn: opts.ExpiresIn, rtLife: opts.RefreshExpiresIn, rtFixed: opts.RefreshExpiryFixed,
 		refresh: map[string]*refreshEntry{}, access: map[string]time.Time{}, codes: map[string]string{}, grants: map[string]int{}, rtUses: map[string]int{}}
 	if p.now == nil {
 		p.now = time.Now
@@ -156,6 +168,16 @@ func (p *Provider) SetExpiresIn(d time.Duration, omit bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expiresIn, p.omitExpiresIn = d, omit
+}
+
+// SetRefreshExpiresIn makes refresh tokens issued from now on expire d
+// after they are issued and say so (refresh_token_expires_in); fixed keeps
+// a grant's first expiry for the tokens that replace it. d = 0 issues
+// refresh tokens that never expire, and says nothing.
+func (p *Provider) SetRefreshExpiresIn(d time.Duration, fixed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rtLife, p.rtFixed = d, fixed
 }
 
 // OmitRefreshToken makes refresh responses carry no refresh_token; the
@@ -254,7 +276,7 @@ func (p *Provider) RotateOutOfBand(rt string) (accessToken, refreshToken string,
 		return "", "", 0, errors.New("oauthprovider: refresh token unknown or used")
 	}
 	e.used = true
-	at, nrt := p.mintLocked(e.underlying, true)
+	at, nrt := p.mintLocked(e.underlying, true, p.nextRefreshExpiryLocked(e))
 	return at, nrt, p.expiresIn, nil
 }
 
@@ -284,17 +306,31 @@ func token(prefix string) string {
 }
 
 // mintLocked issues an access token and, if withRefresh, a refresh token
-// bound to mockoidc's underlying session token.
-func (p *Provider) mintLocked(underlying string, withRefresh bool) (at, rt string) {
+// bound to mockoidc's underlying session token, expiring at rtExpiresAt
+// (zero: never).
+func (p *Provider) mintLocked(underlying string, withRefresh bool, rtExpiresAt time.Time) (at, rt string) {
 	at = token("at_")
 	p.access[at] = p.now().Add(p.expiresIn)
 	p.issued = append(p.issued, at)
 	if withRefresh {
 		rt = token("rt_")
-		p.refresh[rt] = &refreshEntry{underlying: underlying}
+		p.refresh[rt] = &refreshEntry{underlying: underlying, expiresAt: rtExpiresAt}
 		p.issued = append(p.issued, rt)
 	}
 	return at, rt
+}
+
+// nextRefreshExpiryLocked is when a refresh token issued now expires: for
+// a new grant (prev nil) or a rolling one, the lifetime from now; for a
+// fixed one, prev's expiry.
+func (p *Provider) nextRefreshExpiryLocked(prev *refreshEntry) time.Time {
+	if prev != nil && p.rtFixed && !prev.expiresAt.IsZero() {
+		return prev.expiresAt
+	}
+	if p.rtLife <= 0 {
+		return time.Time{}
+	}
+	return p.now().Add(p.rtLife)
 }
 
 func (p *Provider) middleware(next http.Handler) http.Handler {
@@ -384,14 +420,15 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request, next http.Handl
 			return
 		}
 		delete(p.codes, code)
-		at, rt := p.mintLocked(out.RefreshToken, true)
-		p.respond(w, at, rt)
+		exp := p.nextRefreshExpiryLocked(nil)
+		at, rt := p.mintLocked(out.RefreshToken, true, exp)
+		p.respond(w, at, rt, exp)
 	case "refresh_token":
 		rt := r.PostForm.Get("refresh_token")
 		p.rtUses[rt]++
 		e := p.refresh[rt]
-		if e == nil || e.used {
-			if e != nil {
+		if e == nil || e.used || (!e.expiresAt.IsZero() && !p.now().Before(e.expiresAt)) {
+			if e != nil && e.used {
 				p.replays++
 			}
 			p.fail(w, r, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or already used")
@@ -403,20 +440,21 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request, next http.Handl
 			return
 		}
 		if p.omitRefresh {
-			at, _ := p.mintLocked("", false)
-			p.respond(w, at, "")
+			at, _ := p.mintLocked("", false, time.Time{})
+			p.respond(w, at, "", time.Time{})
 			return
 		}
 		e.used = true
-		at, nrt := p.mintLocked(e.underlying, true)
-		p.respond(w, at, nrt)
+		exp := p.nextRefreshExpiryLocked(e)
+		at, nrt := p.mintLocked(e.underlying, true, exp)
+		p.respond(w, at, nrt, exp)
 	case "client_credentials":
 		if r.PostForm.Get("client_id") != p.oidc.ClientID || r.PostForm.Get("client_secret") != p.oidc.ClientSecret {
 			p.fail(w, r, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 			return
 		}
-		at, _ := p.mintLocked("", false)
-		p.respond(w, at, "")
+		at, _ := p.mintLocked("", false, time.Time{})
+		p.respond(w, at, "", time.Time{})
 	default:
 		next.ServeHTTP(w, r)
 	}
@@ -467,10 +505,13 @@ func (p *Provider) fail(w http.ResponseWriter, r *http.Request, status int, code
 	writeJSON(w, status, body)
 }
 
-func (p *Provider) respond(w http.ResponseWriter, at, rt string) {
+func (p *Provider) respond(w http.ResponseWriter, at, rt string, rtExpiresAt time.Time) {
 	body := map[string]any{"access_token": at, "token_type": "Bearer"}
 	if rt != "" {
 		body["refresh_token"] = rt
+		if !rtExpiresAt.IsZero() {
+			body["refresh_token_expires_in"] = int64(rtExpiresAt.Sub(p.now()) / time.Second)
+		}
 	}
 	if !p.omitExpiresIn {
 		body["expires_in"] = int64(p.expiresIn / time.Second)

@@ -67,6 +67,9 @@ func get(conn, path string) map[string]any {
 // event on the bus against its JSON Schema:
 //
 //   - a password entering its expiry window: Connection Expiring, once;
+//   - the tenant's OAuth client secret, given a clientSecretExpiresAt,
+//     entering the window and passing it: OAuth Client Expiring, then
+//     OAuth Client Expired, once each;
 //   - a provider that rejects the proactive refresh: Connection Refresh
 //     Failed, then Connection Expired; a run on it suspends; reconnecting:
 //     Connection Recovered, and the run resumes and succeeds (auto-resume);
@@ -104,6 +107,17 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 		t.Fatalf("authorize O: %d %s", code, page)
 	}
 	resource := strings.TrimPrefix(w.rt.OAuth.ResourceURL(), w.rt.OAuth.Base())
+	// The administrator records when the OAuth client's secret expires:
+	// it enters its window in 30 minutes too.
+	cr := w.admin.do("GET", "/oauth-clients/oauth2-generic", nil, nil)
+	w.admin.expect(cr, 200, "get the OAuth client")
+	var reg map[string]any
+	decode(t, cr, &reg)
+	for _, k := range []string{"type", "clientSecretSet", "version", "updatedAt", "updatedBy"} {
+		delete(reg, k)
+	}
+	reg["clientSecretExpiresAt"] = pe
+	w.admin.expect(w.admin.do("PUT", "/oauth-clients/oauth2-generic", reg, map[string]string{"If-Match": cr.header.Get("ETag")}), 200, "date the client secret")
 
 	// Run Succeeded and Run Failed.
 	waitRun(t, w.member, w.startSteps(t, get(a.ID, "/items")), status("succeeded"))
@@ -116,6 +130,7 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 	w.rt.OAuth.Fail(oauthprovider.Failure{Grant: "refresh_token", Status: http.StatusBadRequest, Code: "invalid_grant", Description: "revoked"})
 	w.advance(t, time.Hour+time.Minute)
 	waitEvents(t, w, events.ConnectionExpiring, a.ID, 1)
+	waitEvents(t, w, events.OAuthClientExpiring, "oauth2-generic", 1)
 	waitEvents(t, w, events.ConnectionRefreshFailed, o.ID, 1)
 	waitEvents(t, w, events.ConnectionExpired, o.ID, 1)
 	var got struct{ Status, StatusReason string }
@@ -152,6 +167,7 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 	w.advance(t, 9*24*time.Hour+time.Hour)
 	waitEvents(t, w, events.RunTerminationApproaching, rt2, 1)
 	waitEvents(t, w, events.ConnectionExpired, a.ID, 1)
+	waitEvents(t, w, events.OAuthClientExpired, "oauth2-generic", 1)
 	w.advance(t, time.Hour) // another check finds nothing new
 	time.Sleep(200 * time.Millisecond)
 
@@ -168,6 +184,7 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 	for _, c := range []struct{ detailType, id string }{
 		{events.ConnectionExpiring, a.ID}, {events.ConnectionExpired, a.ID}, {events.ConnectionRefreshFailed, o.ID},
 		{events.ConnectionExpired, o.ID}, {events.RunTerminationApproaching, rt2},
+		{events.OAuthClientExpiring, "oauth2-generic"}, {events.OAuthClientExpired, "oauth2-generic"},
 	} {
 		got := waitEvents(t, w, c.detailType, c.id, 1)
 		ids := map[string]bool{}

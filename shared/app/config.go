@@ -40,8 +40,10 @@ const (
 	EnvEventBusName     = "EVENT_BUS_NAME"
 	EnvStateMachineARN  = "STATE_MACHINE_ARN"
 	EnvAutoResume       = "AUTO_RESUME"
-	// EnvExpiringWindowDays: a password expiring within this many days
-	// makes its connection expiring (whole days, 1 to 90).
+	// EnvExpiringWindowDays: a password or refresh token expiring within
+	// this many days makes its connection expiring, a client secret is
+	// announced (whole days, 1 to 90). The resolve function files the
+	// tokens it stores by it too.
 	EnvExpiringWindowDays = "EXPIRING_WINDOW_DAYS"
 	// Optional endpoint overrides for LocalStack or emulators; absent in AWS.
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
@@ -55,7 +57,7 @@ const (
 // these (the template contract test reads this through LoadConfig).
 var functionEnv = map[string][]string{
 	FnConnections:   {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName, EnvExpiringWindowDays},
-	FnResolve:       {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvTargetNetworks, EnvEventBusName},
+	FnResolve:       {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvTargetNetworks, EnvEventBusName, EnvExpiringWindowDays},
 	FnOAuthCallback: {EnvLogLevel, EnvResolveFunction},
 	FnRuns:          {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName},
 	FnRunStep:       {EnvLogLevel, EnvTableName, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName},
@@ -92,8 +94,9 @@ type Config struct {
 	EventBusName    string
 	StateMachineARN string
 	AutoResume      bool
-	// ExpiringWindow is the password expiry warning window (zero: the
-	// default, for functions that never file password connections).
+	// ExpiringWindow is the expiry warning window of passwords, refresh
+	// tokens and client secrets (zero: the default, for functions that
+	// never file connections or registrations).
 	ExpiringWindow   time.Duration
 	DynamoDBEndpoint string
 	KMSEndpoint      string

@@ -80,6 +80,11 @@ type Connection struct {
 	// no token, or not an OAuth connection). Not a secret: the resolver and
 	// the expiry check read it without decrypting.
 	TokenExpiresAt time.Time
+	// RefreshTokenExpiresAt is when the stored OAuth refresh token expires,
+	// when the provider said so (refresh_token_expires_in; zero: it did
+	// not). Not a secret either: the expiry check files and moves the
+	// connection by it.
+	RefreshTokenExpiresAt time.Time
 	// LastUsedAt is when a workflow run last resolved the connection, to
 	// within the resolver's sampling interval (zero: never recorded).
 	LastUsedAt time.Time

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/connmgr/connmgr/shared/connection"
@@ -21,7 +22,8 @@ func ForConnection(detailType string, c *connection.Connection, id, actor, reaso
 }
 
 // WithExpiresAt sets when a Connection event's credentials expire (the
-// password expiry of Connection Expiring and Connection Expired).
+// password's or the refresh token's expiry of Connection Expiring and
+// Connection Expired).
 func (e Event) WithExpiresAt(t time.Time) Event {
 	if d, ok := e.Detail.(*ConnectionDetail); ok && !t.IsZero() {
 		d.ExpiresAt = t.UTC()
@@ -47,6 +49,15 @@ func ForRun(detailType string, r *runs.Run, id, reason string, at time.Time) Eve
 	return Event{DetailType: detailType, Detail: d}
 }
 
+// ForOAuthClient builds an OAuth Client event of the tenant's registration
+// for typ: status expiring or expired, the secret's expiry and the reason.
+func ForOAuthClient(detailType, tenant, typ, clientID, id, status, reason string, expiresAt, at time.Time) Event {
+	return Event{DetailType: detailType, Detail: &OAuthClientDetail{
+		SchemaVersion: SchemaVersion, EventID: id, Tenant: tenant, Type: typ, ClientID: clientID,
+		Status: status, Reason: reason, ExpiresAt: expiresAt.UTC(), At: at.UTC(),
+	}}
+}
+
 // Marshal encodes the detail for the outbox.
 func (e Event) Marshal() (string, error) {
 	b, err := json.Marshal(e.Detail)
@@ -56,17 +67,16 @@ func (e Event) Marshal() (string, error) {
 // Decode rebuilds an event read back from the outbox.
 func Decode(detailType, detail string) (Event, error) {
 	var d any
-	if isRun(detailType) {
+	switch {
+	case strings.HasPrefix(detailType, "Run "):
 		d = &RunDetail{}
-	} else {
+	case strings.HasPrefix(detailType, "OAuth Client "):
+		d = &OAuthClientDetail{}
+	default:
 		d = &ConnectionDetail{}
 	}
 	if err := json.Unmarshal([]byte(detail), d); err != nil {
 		return Event{}, err
 	}
 	return Event{DetailType: detailType, Detail: d}, nil
-}
-
-func isRun(detailType string) bool {
-	return len(detailType) > 4 && detailType[:4] == "Run "
 }

@@ -2,8 +2,9 @@
 // its EventBridge bus, and the publisher.
 //
 // Every event has source "connmgr", a detail-type from the catalogue and a
-// detail carrying ids, owners, reason codes and timestamps with a schema
-// version: never a secret. Events are written to the outbox in the same
+// detail carrying ids, owners (connection events; run events name the
+// run's owner, OAuth client events are for the tenant's administrators),
+// reason codes and timestamps with a schema version: never a secret. Events are written to the outbox in the same
 // transaction as the change they report and published after it commits, so
 // a failed PutEvents is retried later and never loses or undoes the change.
 // Delivery is at least once; consumers deduplicate on detail.eventId.
@@ -48,6 +49,8 @@ const (
 	RunSucceeded              = "Run Succeeded"
 	RunFailed                 = "Run Failed"
 	RunTerminationApproaching = "Run Termination Approaching"
+	OAuthClientExpiring       = "OAuth Client Expiring"
+	OAuthClientExpired        = "OAuth Client Expired"
 )
 
 // Catalogue lists every detail type.
@@ -55,12 +58,13 @@ var Catalogue = []string{
 	ConnectionCreated, ConnectionUpdated, ConnectionDeleted, ConnectionExpiring, ConnectionExpired,
 	ConnectionRefreshFailed, ConnectionRecovered,
 	RunSuspended, RunResumed, RunTerminated, RunSucceeded, RunFailed, RunTerminationApproaching,
+	OAuthClientExpiring, OAuthClientExpired,
 }
 
 // Event is one event before publication.
 type Event struct {
 	DetailType string
-	Detail     any // *ConnectionDetail or *RunDetail
+	Detail     any // *ConnectionDetail, *RunDetail or *OAuthClientDetail
 }
 
 // ConnectionDetail is the detail of every Connection event.
@@ -99,12 +103,32 @@ type RunDetail struct {
 	At            time.Time `json:"at"`
 }
 
+// OAuthClientDetail is the detail of every OAuth Client event: a tenant's
+// client registration for a connection type, addressed to the tenant's
+// administrators (who manage registrations). The client id is not a
+// secret; the client secret never appears.
+type OAuthClientDetail struct {
+	SchemaVersion int    `json:"schemaVersion"`
+	EventID       string `json:"eventId"`
+	Tenant        string `json:"tenant"`
+	// Type is the connection type the client is registered for.
+	Type     string `json:"type"`
+	ClientID string `json:"clientId"`
+	// Status is where the secret stands: expiring or expired.
+	Status    string    `json:"status"`
+	Reason    string    `json:"reason"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	At        time.Time `json:"at"`
+}
+
 // ID returns the event id carried in the detail.
 func (e Event) ID() string {
 	switch d := e.Detail.(type) {
 	case *ConnectionDetail:
 		return d.EventID
 	case *RunDetail:
+		return d.EventID
+	case *OAuthClientDetail:
 		return d.EventID
 	}
 	return ""
@@ -117,8 +141,23 @@ func (e Event) Tenant() string {
 		return d.Tenant
 	case *RunDetail:
 		return d.Tenant
+	case *OAuthClientDetail:
+		return d.Tenant
 	}
 	return ""
+}
+
+// At returns when the change the event reports was committed.
+func (e Event) At() time.Time {
+	switch d := e.Detail.(type) {
+	case *ConnectionDetail:
+		return d.At
+	case *RunDetail:
+		return d.At
+	case *OAuthClientDetail:
+		return d.At
+	}
+	return time.Time{}
 }
 
 // PutEventsAPI is the EventBridge call the publisher needs.

@@ -62,6 +62,12 @@ func conn(status connection.Status) *connection.Connection {
 		Owners: []string{"alice", "bob"}, Status: status, Version: 4}
 }
 
+func oauthConn(status connection.Status) *connection.Connection {
+	c := conn(status)
+	c.Type = "oauth2-generic"
+	return c
+}
+
 func run(status runs.Status, suspended bool) *runs.Run {
 	r := &runs.Run{Tenant: "contoso", ID: "01HZRUN", WorkflowID: "wf-payroll", Site: "/sites/hr", Owner: "bob", Status: status,
 		Steps: []runs.Step{{ID: "fetch"}, {ID: "post"}}, Current: 1}
@@ -84,6 +90,9 @@ func TestBuildersValidate(t *testing.T) {
 		events.ForConnection(events.ConnectionExpiring, conn(connection.StatusExpiring), "01EV6", "", "password_expiring", []string{"status"}, at).WithExpiresAt(pe),
 		events.ForConnection(events.ConnectionExpired, conn(connection.StatusExpired), "01EV7", "", "password_expired", []string{"status"}, at).WithExpiresAt(pe),
 		events.ForConnection(events.ConnectionExpired, conn(connection.StatusExpired), "01EV8", "", "invalid_grant", []string{"status"}, at),
+		events.ForConnection(events.ConnectionExpiring, oauthConn(connection.StatusExpiring), "01EV6R", "", "refresh_token_expiring", []string{"status"}, at).WithExpiresAt(pe),
+		events.ForConnection(events.ConnectionExpired, oauthConn(connection.StatusExpired), "01EV7R", "", "refresh_token_expired", []string{"status"}, at).WithExpiresAt(pe),
+		events.ForConnection(events.ConnectionRecovered, oauthConn(connection.StatusActive), "01EV11R", "", "refreshed", []string{"status"}, at),
 		events.ForConnection(events.ConnectionRefreshFailed, conn(connection.StatusExpired), "01EV9", "", "invalid_grant", nil, at),
 		events.ForConnection(events.ConnectionRecovered, conn(connection.StatusActive), "01EV10", "alice", "credentials_updated", []string{"credentials.password"}, at),
 		events.ForConnection(events.ConnectionRecovered, conn(connection.StatusActive), "01EV11", "", "password_expiry_extended", []string{"status"}, at),
@@ -93,6 +102,8 @@ func TestBuildersValidate(t *testing.T) {
 		events.ForRun(events.RunSucceeded, run(runs.StatusSucceeded, false), "01EV15", "", at),
 		events.ForRun(events.RunFailed, run(runs.StatusFailed, false), "01EV16", "retries_exhausted: http_503", at),
 		events.ForRun(events.RunTerminationApproaching, run(runs.StatusSuspended, true), "01EV17", "", at),
+		events.ForOAuthClient(events.OAuthClientExpiring, "contoso", "oauth2-generic", "crm-app", "01EV18", "expiring", "client_secret_expiring", pe, at),
+		events.ForOAuthClient(events.OAuthClientExpired, "contoso", "oauth2-generic", "crm-app", "01EV19", "expired", "client_secret_expired", pe, at),
 	}
 	seen := map[string]bool{}
 	for _, e := range tests {
@@ -104,7 +115,7 @@ func TestBuildersValidate(t *testing.T) {
 		// What goes on the bus is what the outbox stores and decodes.
 		b, _ := e.Marshal()
 		back, err := events.Decode(e.DetailType, b)
-		if err != nil || back.Validate() != nil || back.ID() != e.ID() || back.Tenant() != "contoso" {
+		if err != nil || back.Validate() != nil || back.ID() != e.ID() || back.Tenant() != "contoso" || !back.At().Equal(at) {
 			t.Errorf("%s does not survive the outbox: %v", e.DetailType, err)
 		}
 	}
@@ -125,6 +136,7 @@ func TestSchemasReject(t *testing.T) {
 	}
 	expiring := events.ForConnection(events.ConnectionExpiring, conn(connection.StatusExpiring), "01EV", "", "password_expiring", []string{"status"}, at).WithExpiresAt(at.Add(time.Hour))
 	suspended := events.ForRun(events.RunSuspended, run(runs.StatusSuspended, true), "01EV", "credentials_expired", at)
+	client := events.ForOAuthClient(events.OAuthClientExpiring, "contoso", "oauth2-generic", "crm-app", "01EV", "expiring", "client_secret_expiring", at.Add(time.Hour), at)
 	tests := []struct {
 		name   string
 		dt     string
@@ -142,6 +154,13 @@ func TestSchemasReject(t *testing.T) {
 		{"a suspension without its deadline", events.RunSuspended, suspended, func(m map[string]any) { delete(m, "terminatesAt") }},
 		{"a run event with a task token", events.RunSuspended, suspended, func(m map[string]any) { m["taskToken"] = "AAAA" }},
 		{"a run event under a connection detail type", events.ConnectionExpired, suspended, func(m map[string]any) {}},
+		{"another expiring reason", events.ConnectionExpiring, expiring, func(m map[string]any) { m["reason"] = "invalid_grant" }},
+		{"a client secret", events.OAuthClientExpiring, client, func(m map[string]any) { m["clientSecret"] = "hunter2" }},
+		{"a client event without its expiry", events.OAuthClientExpiring, client, func(m map[string]any) { delete(m, "expiresAt") }},
+		{"a client event without its client id", events.OAuthClientExpiring, client, func(m map[string]any) { delete(m, "clientId") }},
+		{"an expired client under the expiring detail type", events.OAuthClientExpiring, client, func(m map[string]any) { m["status"], m["reason"] = "expired", "client_secret_expired" }},
+		{"a client event under the expired detail type", events.OAuthClientExpired, client, func(m map[string]any) {}},
+		{"a client event under a connection detail type", events.ConnectionExpiring, client, func(m map[string]any) {}},
 	}
 	for _, tt := range tests {
 		m := valid(tt.base)

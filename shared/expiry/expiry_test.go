@@ -205,3 +205,180 @@ func TestPasswordExpiresAt(t *testing.T) {
 		}
 	}
 }
+
+func TestDueRefreshToken(t *testing.T) {
+	p := expiry.DefaultPolicy() // refresh 75 min ahead, keep alive 24 h, min age 15 min, window 7 d
+	day := 24 * time.Hour
+	oauth := func(status connection.Status, tokenLife, rtLife time.Duration) expiry.Facts {
+		f := expiry.Facts{OAuth: true, Status: status, HasSecret: true, TokenExpiresAt: t0.Add(tokenLife), TokensAt: t0}
+		if rtLife != 0 {
+			f.RefreshTokenExpiresAt = t0.Add(rtLife)
+		}
+		return f
+	}
+	tests := []struct {
+		name string
+		f    expiry.Facts
+		want time.Time // zero: nothing due
+	}{
+		{"no refresh token expiry: the refresh alone", oauth(connection.StatusActive, 8*time.Hour, 0), t0.Add(8*time.Hour - 75*time.Minute)},
+		{"active, refresh token far off: the refresh", oauth(connection.StatusActive, 8*time.Hour, 90*day), t0.Add(8*time.Hour - 75*time.Minute)},
+		{"active: the window's start when it comes first", oauth(connection.StatusActive, 90*day, 7*day+2*time.Hour), t0.Add(2 * time.Hour)},
+		{"active, window opened before the tokens: at once (no minimum age)", oauth(connection.StatusActive, 8*time.Hour, 3*day), t0.Add(-4 * day)},
+		{"active, window opens a second after the refresh: the refresh", oauth(connection.StatusActive, 8*time.Hour, 7*day+8*time.Hour-75*time.Minute+time.Second), t0.Add(8*time.Hour - 75*time.Minute)},
+		{"expiring: the refresh before the expiry", oauth(connection.StatusExpiring, 8*time.Hour, 3*day), t0.Add(8*time.Hour - 75*time.Minute)},
+		{"expiring: the expiry before the refresh, not held back by the minimum age", oauth(connection.StatusExpiring, 8*time.Hour, 10*time.Minute), t0.Add(10 * time.Minute)},
+		{"expired: nothing", oauth(connection.StatusExpired, 8*time.Hour, 3*day), time.Time{}},
+		{"pending: nothing", oauth(connection.StatusPendingAuthorization, 8*time.Hour, 3*day), time.Time{}},
+		{"a password connection ignores a refresh token expiry", expiry.Facts{Status: connection.StatusActive, HasSecret: true, RefreshTokenExpiresAt: t0.Add(day)}, time.Time{}},
+	}
+	for _, tt := range tests {
+		got, ok := p.Due(tt.f)
+		if ok != !tt.want.IsZero() || !got.Equal(tt.want) {
+			t.Errorf("%s: Due = %s %v, want %s", tt.name, got, ok, tt.want)
+		}
+	}
+	// RefreshDue is the refresh part alone.
+	if got := p.RefreshDue(oauth(connection.StatusActive, 8*time.Hour, 3*day)); !got.Equal(t0.Add(8*time.Hour - 75*time.Minute)) {
+		t.Errorf("RefreshDue = %s", got)
+	}
+	// FactsOf reads the refresh token's expiry of OAuth connections only.
+	c := &connection.Connection{Type: "oauth2-generic", Status: connection.StatusActive, SecretVersion: 1, RefreshTokenExpiresAt: t0}
+	if f := expiry.FactsOf(c, t0); !f.OAuth || !f.RefreshTokenExpiresAt.Equal(t0) {
+		t.Errorf("FactsOf an OAuth connection: %+v", f)
+	}
+	c.Type = "http-basic"
+	if f := expiry.FactsOf(c, t0); !f.RefreshTokenExpiresAt.IsZero() {
+		t.Errorf("FactsOf a password connection: %+v", f)
+	}
+}
+
+func TestRefreshTokenTransitions(t *testing.T) {
+	p := expiry.DefaultPolicy()
+	rte := t0.Add(10 * 24 * time.Hour)
+	window := rte.Add(-7 * 24 * time.Hour)
+	const (
+		expiringR = expiry.ReasonRefreshTokenExpiring
+		expiredR  = expiry.ReasonRefreshTokenExpired
+	)
+	tests := []struct {
+		name      string
+		cur       connection.Status
+		curReason string
+		rte, now  time.Time
+		to        connection.Status
+		reason    string
+		ok        bool
+	}{
+		{"active, far from expiry: nothing", connection.StatusActive, "", rte, t0, "", "", false},
+		{"active a second before the window: nothing", connection.StatusActive, "", rte, window.Add(-time.Second), "", "", false},
+		{"active at the window's first second: expiring", connection.StatusActive, "", rte, window, connection.StatusExpiring, expiringR, true},
+		{"active past the expiry (a late check): straight to expired", connection.StatusActive, "", rte, rte, connection.StatusExpired, expiredR, true},
+		{"expiring a second before the expiry: stays", connection.StatusExpiring, expiringR, rte, rte.Add(-time.Second), "", "", false},
+		{"expiring at the expiry instant: expired", connection.StatusExpiring, expiringR, rte, rte, connection.StatusExpired, expiredR, true},
+		{"expired stays expired", connection.StatusExpired, expiredR, rte, rte.Add(time.Hour), "", "", false},
+		{"expiring whose refresh token now expires later: active", connection.StatusExpiring, expiringR, rte.Add(30 * 24 * time.Hour), window, connection.StatusActive, expiry.ReasonRefreshed, true},
+		{"expired whose refresh token now expires in the window: expiring", connection.StatusExpired, expiredR, rte, window, connection.StatusExpiring, expiringR, true},
+		{"expiring whose refresh token expiry is no longer known: active", connection.StatusExpiring, expiringR, time.Time{}, window, connection.StatusActive, expiry.ReasonRefreshed, true},
+		{"active without a refresh token expiry: nothing", connection.StatusActive, "", time.Time{}, rte, "", "", false},
+		{"expired by the provider: not the check's", connection.StatusExpired, "invalid_grant", rte.Add(30 * 24 * time.Hour), t0, "", "", false},
+		{"expired for a password: not this rule's", connection.StatusExpired, expiry.ReasonPasswordExpired, time.Time{}, t0, "", "", false},
+		{"pending authorization: waits for a person", connection.StatusPendingAuthorization, "", rte, rte, "", "", false},
+		{"error: waits for a person", connection.StatusError, "", rte, rte, "", "", false},
+	}
+	for _, tt := range tests {
+		to, reason, ok := p.RefreshTokenTransition(tt.cur, tt.curReason, tt.rte, tt.now)
+		if to != tt.to || reason != tt.reason || ok != tt.ok {
+			t.Errorf("%s: %s %q %v, want %s %q %v", tt.name, to, reason, ok, tt.to, tt.reason, tt.ok)
+		}
+	}
+	// The window is the parameter's.
+	if st, _ := (expiry.Policy{ExpiringWindow: 24 * time.Hour}).RefreshTokenStatus(rte, rte.Add(-2*24*time.Hour)); st != connection.StatusActive {
+		t.Errorf("a 1-day window flags a refresh token 2 days out: %s", st)
+	}
+}
+
+func TestAfterRefresh(t *testing.T) {
+	p := expiry.DefaultPolicy()
+	now := t0
+	inWindow, beyond := now.Add(3*24*time.Hour), now.Add(7*24*time.Hour+time.Second)
+	tests := []struct {
+		name      string
+		cur       connection.Status
+		curReason string
+		rte       time.Time
+		to        connection.Status
+		reason    string
+		recovered bool
+	}{
+		{"active stays active, even in the window (the check moves it, with its event)", connection.StatusActive, "", inWindow, connection.StatusActive, "", false},
+		{"active, unknown expiry", connection.StatusActive, "", time.Time{}, connection.StatusActive, "", false},
+		{"expiring, the same or another expiry in the window: stays", connection.StatusExpiring, expiry.ReasonRefreshTokenExpiring, inWindow, connection.StatusExpiring, expiry.ReasonRefreshTokenExpiring, false},
+		{"expiring, the expiry kept though passed: stays (the check expires it)", connection.StatusExpiring, expiry.ReasonRefreshTokenExpiring, now.Add(-time.Second), connection.StatusExpiring, expiry.ReasonRefreshTokenExpiring, false},
+		{"expiring, a new expiry a second beyond the window: recovered", connection.StatusExpiring, expiry.ReasonRefreshTokenExpiring, beyond, connection.StatusActive, "", true},
+		{"expiring, exactly at the window's edge: stays", connection.StatusExpiring, expiry.ReasonRefreshTokenExpiring, now.Add(7 * 24 * time.Hour), connection.StatusExpiring, expiry.ReasonRefreshTokenExpiring, false},
+		{"expiring, a new refresh token without an expiry: recovered", connection.StatusExpiring, expiry.ReasonRefreshTokenExpiring, time.Time{}, connection.StatusActive, "", true},
+		{"expired by the check while the refresh ran: recovered", connection.StatusExpired, expiry.ReasonRefreshTokenExpired, beyond, connection.StatusActive, "", true},
+		{"expired by the provider while the refresh ran: recovered (the new tokens work)", connection.StatusExpired, "invalid_grant", inWindow, connection.StatusActive, "", true},
+	}
+	for _, tt := range tests {
+		to, reason, rec := p.AfterRefresh(tt.cur, tt.curReason, tt.rte, now)
+		if to != tt.to || reason != tt.reason || rec != tt.recovered {
+			t.Errorf("%s: %s %q %v, want %s %q %v", tt.name, to, reason, rec, tt.to, tt.reason, tt.recovered)
+		}
+	}
+}
+
+func TestClientSecretNotices(t *testing.T) {
+	p := expiry.DefaultPolicy()
+	exp := t0.Add(30 * 24 * time.Hour)
+	window := exp.Add(-7 * 24 * time.Hour)
+	dues := []struct {
+		sent expiry.Notice
+		exp  time.Time
+		want time.Time // zero: nothing due
+	}{
+		{expiry.NoticeNone, exp, window},
+		{expiry.NoticeExpiring, exp, exp},
+		{expiry.NoticeExpired, exp, time.Time{}},
+		{expiry.NoticeNone, time.Time{}, time.Time{}},
+	}
+	for _, d := range dues {
+		got, ok := p.ClientSecretDue(d.exp, d.sent)
+		if ok != !d.want.IsZero() || !got.Equal(d.want) {
+			t.Errorf("ClientSecretDue(%s, %q) = %s %v, want %s", d.exp, d.sent, got, ok, d.want)
+		}
+	}
+	tests := []struct {
+		name   string
+		sent   expiry.Notice
+		exp    time.Time
+		now    time.Time
+		want   expiry.Notice
+		reason string
+	}{
+		{"before the window: nothing", expiry.NoticeNone, exp, window.Add(-time.Second), expiry.NoticeNone, ""},
+		{"the window's first second: expiring", expiry.NoticeNone, exp, window, expiry.NoticeExpiring, expiry.ReasonClientSecretExpiring},
+		{"expiring sent, a second before the date: nothing", expiry.NoticeExpiring, exp, exp.Add(-time.Second), expiry.NoticeNone, ""},
+		{"expiring sent, at the date: expired", expiry.NoticeExpiring, exp, exp, expiry.NoticeExpired, expiry.ReasonClientSecretExpired},
+		{"nothing sent, a late check past the date: expired only", expiry.NoticeNone, exp, exp.Add(time.Hour), expiry.NoticeExpired, expiry.ReasonClientSecretExpired},
+		{"expired sent: nothing more", expiry.NoticeExpired, exp, exp.Add(365 * 24 * time.Hour), expiry.NoticeNone, ""},
+		{"no date: nothing", expiry.NoticeNone, time.Time{}, exp, expiry.NoticeNone, ""},
+	}
+	for _, tt := range tests {
+		n, reason, ok := p.ClientSecretNotice(tt.exp, tt.sent, tt.now)
+		if n != tt.want || reason != tt.reason || ok != (tt.want != expiry.NoticeNone) {
+			t.Errorf("%s: %q %q %v, want %q %q", tt.name, n, reason, ok, tt.want, tt.reason)
+		}
+	}
+	// Seen from the window's first second: exp itself is inside the
+	// window, a second later is not; a past date is not current either.
+	for _, c := range []struct {
+		exp  time.Time
+		want bool
+	}{{time.Time{}, true}, {exp.Add(time.Second), true}, {exp, false}, {exp.Add(-time.Hour), false}, {window.Add(-time.Hour), false}} {
+		if got := p.ClientSecretCurrent(c.exp, window); got != c.want {
+			t.Errorf("ClientSecretCurrent(%s) at %s = %v, want %v", c.exp, window, got, c.want)
+		}
+	}
+}

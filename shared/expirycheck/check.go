@@ -1,9 +1,11 @@
 // Package expirycheck is the scheduled expiry check (functions/expiry-check):
 // it reads the due index from its checkpoint up to now, refreshes OAuth
 // tokens ahead of expiry and keeps idle ones alive through the resolver,
-// moves connections whose password expires from active to expiring to
-// expired, warns once of each suspended run about to terminate, and
-// publishes events a failed PutEvents left in the outbox.
+// moves connections whose password or OAuth refresh token expires from
+// active to expiring to expired, tells a tenant's administrators once when
+// a registered OAuth client secret enters the expiring window and once
+// when it expires, warns once of each suspended run about to terminate,
+// and publishes events a failed PutEvents left in the outbox.
 //
 // # Reads
 //
@@ -23,10 +25,22 @@
 //     fails the condition, re-reads, and finds nothing to do;
 //   - a refresh goes through the resolver's single-refresher lease with the
 //     secret version the check saw: whoever holds the lease second finds a
-//     newer version and stops; fresh tokens are filed at least MinTokenAge
-//     later, beyond the horizon of any check overlapping the refresh;
+//     newer version and stops; fresh tokens are not due for a refresh
+//     before MinTokenAge, beyond the horizon of any check overlapping the
+//     refresh (which may still find them due for their refresh token's
+//     expiry: a transition, conditioned as above);
 //   - a run's warning rewrites its due entry as warned, conditioned on the
-//     entry read and not yet warned, with its event.
+//     entry read and not yet warned, with its event;
+//   - a client secret's notice is recorded on the registration (and files
+//     it at its next due moment), conditioned on the version and entry
+//     read, with its event.
+//
+// An OAuth connection whose refresh token has passed the expiry the
+// provider gave is marked expired without a refresh (the provider would
+// refuse it). The others are refreshed when their tokens are due, and then
+// moved by their refresh token's expiry: decided on the item after a
+// refresh this check made (it may have brought a new expiry), on the
+// entry otherwise.
 //
 // The checkpoint (the last bucket fully processed) advances only past
 // buckets that closed at least Settle before the run started and whose
@@ -81,6 +95,7 @@ type Store interface {
 	Refile(ctx context.Context, e store.DueEntry, at time.Time) error
 	GetRun(ctx context.Context, tenant, id string) (*runs.Run, error)
 	WarnTermination(ctx context.Context, e store.DueEntry, r *runs.Run, ev events.Event) error
+	NoteClientSecret(ctx context.Context, e store.DueEntry, n expiry.Notice, ev events.Event) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -205,6 +220,10 @@ type Report struct {
 	Expired   int `json:"expired"`
 	Recovered int `json:"recovered"`
 	Warned    int `json:"warned"`
+	// ClientSecretsExpiring and ClientSecretsExpired count the OAuth
+	// client notices sent.
+	ClientSecretsExpiring int `json:"clientSecretsExpiring"`
+	ClientSecretsExpired  int `json:"clientSecretsExpired"`
 	// Failed counts entries that could not be handled (re-filed for
 	// later) and refreshes the provider rejected.
 	Failed int `json:"failed"`
@@ -306,7 +325,8 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 	}
 	c.log.Log(ctx, level, "expiry check done", slog.String("from", r.From), slog.String("to", r.To), slog.String("checkpoint", r.Checkpoint),
 		slog.Int("buckets", r.Buckets), slog.Int("checked", r.Checked), slog.Int("refreshed", r.Refreshed), slog.Int("expiring", r.Expiring),
-		slog.Int("expired", r.Expired), slog.Int("recovered", r.Recovered), slog.Int("warned", r.Warned), slog.Int("failed", r.Failed),
+		slog.Int("expired", r.Expired), slog.Int("recovered", r.Recovered), slog.Int("warned", r.Warned),
+		slog.Int("clientSecretsExpiring", r.ClientSecretsExpiring), slog.Int("clientSecretsExpired", r.ClientSecretsExpired), slog.Int("failed", r.Failed),
 		slog.Int("skipped", r.Skipped), slog.Int("drained", r.Drained), slog.Bool("behind", r.Behind), slog.Duration("took", c.cfg.Now().Sub(start)))
 	if runErr != nil {
 		return r, fmt.Errorf("expirycheck: %w", runErr)
@@ -321,7 +341,7 @@ func (c *Check) bucket(ctx context.Context, b expiry.Bucket, until time.Time, k 
 	var failed error
 	err = c.cfg.Store.EachDue(ctx, b, until, func(page []store.DueEntry) error {
 		had = true
-		var pw, oauth, runEntries []store.DueEntry
+		var pw, oauth, runEntries, clients []store.DueEntry
 		for _, e := range page {
 			id := string(e.Kind) + "#" + e.Tenant + "#" + e.ID
 			if seen[id] {
@@ -332,6 +352,8 @@ func (c *Check) bucket(ctx context.Context, b expiry.Bucket, until time.Time, k 
 			switch {
 			case e.Kind == store.DueRun:
 				runEntries = append(runEntries, e)
+			case e.Kind == store.DueOAuthClient:
+				clients = append(clients, e)
 			case e.Facts(e.Conn.Status).OAuth:
 				oauth = append(oauth, e)
 			default:
@@ -340,12 +362,13 @@ func (c *Check) bucket(ctx context.Context, b expiry.Bucket, until time.Time, k 
 		}
 		var retry []store.DueEntry
 		retry = append(retry, c.passwords(ctx, pw, until, k)...)
-		retry = append(retry, c.refreshes(ctx, oauth, k)...)
+		retry = append(retry, c.oauth(ctx, oauth, until, k)...)
 		for _, e := range runEntries {
 			if c.warn(ctx, e, until, k) {
 				retry = append(retry, e)
 			}
 		}
+		retry = append(retry, c.clients(ctx, clients, until, k)...)
 		for _, e := range retry {
 			if err := c.cfg.Store.Refile(ctx, e, until.Add(c.cfg.RetryAfter)); err != nil {
 				failed = err
@@ -370,6 +393,71 @@ func (c *Check) passwords(ctx context.Context, entries []store.DueEntry, now tim
 			k.add(func(r *Report) { r.Skipped++ })
 		}
 	}
+	return c.apply(ctx, chs, now, k)
+}
+
+// oauth handles OAuth connections: a refresh token past its expiry makes
+// the connection expired without a refresh; the others are refreshed when
+// their tokens are due, then moved by their refresh token's expiry. It
+// returns the entries to retry later.
+func (c *Check) oauth(ctx context.Context, entries []store.DueEntry, now time.Time, k *counts) []store.DueEntry {
+	p := c.cfg.Policy
+	var decide, refresh []store.DueEntry
+	for _, e := range entries {
+		if s := e.Conn.Status; s != connection.StatusActive && s != connection.StatusExpiring {
+			k.add(func(r *Report) { r.Skipped++ })
+			continue
+		}
+		switch to, _, ok := p.RefreshTokenTransition(e.Conn.Status, e.Conn.StatusReason, e.Conn.RefreshTokenExpiresAt, now); {
+		case ok && to == connection.StatusExpired:
+			decide = append(decide, e) // the provider would refuse the refresh
+		case p.RefreshDue(e.Facts(e.Conn.Status)).After(now):
+			decide = append(decide, e) // due for its refresh token's expiry only
+		default:
+			refresh = append(refresh, e)
+		}
+	}
+	var retry []store.DueEntry
+	quiet := map[string]bool{} // entries that count as skipped if nothing else happens
+	for _, e := range decide {
+		quiet[e.SortKey] = true
+	}
+	var chs []store.StatusChange
+	for i, o := range c.refreshes(ctx, refresh, k) {
+		e := refresh[i]
+		if o.retry {
+			retry = append(retry, e)
+		}
+		switch {
+		case o.refreshed && !e.Conn.RefreshTokenExpiresAt.IsZero():
+			// The refresh may have brought a new expiry: decide on the item.
+			ch, ok, err := c.reread(ctx, e, now)
+			switch {
+			case err != nil:
+				c.failed(ctx, k, e, err)
+				retry = append(retry, e)
+			case ok:
+				chs = append(chs, ch)
+			}
+		case o.refreshed:
+		default:
+			decide = append(decide, e)
+			quiet[e.SortKey] = !o.failed
+		}
+	}
+	for _, e := range decide {
+		if ch, ok := c.transition(e, now); ok {
+			chs = append(chs, ch)
+		} else if quiet[e.SortKey] {
+			k.add(func(r *Report) { r.Skipped++ })
+		}
+	}
+	return append(retry, c.apply(ctx, chs, now, k)...)
+}
+
+// apply writes status changes, deciding again on the item those whose
+// connection moved on; it returns the entries to retry later.
+func (c *Check) apply(ctx context.Context, chs []store.StatusChange, now time.Time, k *counts) []store.DueEntry {
 	if len(chs) == 0 {
 		return nil
 	}
@@ -441,10 +529,16 @@ func (c *Check) reread(ctx context.Context, e store.DueEntry, now time.Time) (st
 	return ch, ok, nil
 }
 
-// transition is the status change a password connection's entry calls
-// for at now, with its audit entry and event.
+// transition is the status change a connection's entry calls for at now,
+// by its password's expiry or, for OAuth, its refresh token's, with its
+// audit entry and event.
 func (c *Check) transition(e store.DueEntry, now time.Time) (store.StatusChange, bool) {
 	to, reason, ok := c.cfg.Policy.Transition(e.Conn.Status, e.Conn.StatusReason, e.PasswordExpiresAt, now)
+	exp, expName := e.PasswordExpiresAt, "passwordExpiresAt"
+	if e.Facts(e.Conn.Status).OAuth {
+		to, reason, ok = c.cfg.Policy.RefreshTokenTransition(e.Conn.Status, e.Conn.StatusReason, e.Conn.RefreshTokenExpiresAt, now)
+		exp, expName = e.Conn.RefreshTokenExpiresAt, "refreshTokenExpiresAt"
+	}
 	if !ok {
 		return store.StatusChange{}, false
 	}
@@ -459,10 +553,10 @@ func (c *Check) transition(e store.DueEntry, now time.Time) (store.StatusChange,
 		action, detailType, after.StatusReason = expiry.ActionRecovered, events.ConnectionRecovered, ""
 	}
 	details := map[string]string{"reason": reason, "from": string(e.Conn.Status)}
-	if !e.PasswordExpiresAt.IsZero() {
-		details["passwordExpiresAt"] = e.PasswordExpiresAt.Format(time.RFC3339)
+	if !exp.IsZero() {
+		details[expName] = exp.Format(time.RFC3339)
 	}
-	ev := events.ForConnection(detailType, &after, c.cfg.NewID(), "", reason, []string{"status"}, now).WithExpiresAt(e.PasswordExpiresAt)
+	ev := events.ForConnection(detailType, &after, c.cfg.NewID(), "", reason, []string{"status"}, now).WithExpiresAt(exp)
 	return store.StatusChange{
 		Entry: e, To: to, Reason: after.StatusReason,
 		Audit: connection.AuditEntry{ID: c.cfg.NewID(), At: now.UTC(), Actor: Actor, Action: action, Version: after.Version,
@@ -471,38 +565,38 @@ func (c *Check) transition(e store.DueEntry, now time.Time) (store.StatusChange,
 	}, true
 }
 
+// refreshOutcome is what asking for one entry's refresh came to.
+type refreshOutcome struct {
+	// refreshed: this check's request obtained new tokens.
+	refreshed bool
+	// failed: the refresh failed (a rejection the resolver recorded, or a
+	// transient failure).
+	failed bool
+	// retry: look at the entry again later.
+	retry bool
+}
+
 // refreshes asks the resolver to refresh each OAuth entry's tokens, a few
-// at a time; it returns the entries to retry later.
-func (c *Check) refreshes(ctx context.Context, entries []store.DueEntry, k *counts) []store.DueEntry {
-	var (
-		mu    sync.Mutex
-		retry []store.DueEntry
-		wg    sync.WaitGroup
-	)
+// at a time; out[i] is what entries[i] came to.
+func (c *Check) refreshes(ctx context.Context, entries []store.DueEntry, k *counts) []refreshOutcome {
+	out := make([]refreshOutcome, len(entries))
+	var wg sync.WaitGroup
 	sem := make(chan struct{}, c.cfg.Workers)
-	for _, e := range entries {
-		if s := e.Conn.Status; s != connection.StatusActive && s != connection.StatusExpiring {
-			k.add(func(r *Report) { r.Skipped++ })
-			continue
-		}
+	for i, e := range entries {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if c.refresh(ctx, e, k) {
-				mu.Lock()
-				retry = append(retry, e)
-				mu.Unlock()
-			}
+			out[i] = c.refresh(ctx, e, k)
 		}()
 	}
 	wg.Wait()
-	return retry
+	return out
 }
 
-// refresh handles one OAuth entry and reports whether to look again later.
-func (c *Check) refresh(ctx context.Context, e store.DueEntry, k *counts) (retry bool) {
+// refresh handles one OAuth entry's refresh.
+func (c *Check) refresh(ctx context.Context, e store.DueEntry, k *counts) refreshOutcome {
 	p := c.cfg.Policy
 	res, err := c.cfg.Refresher.RefreshIfDue(ctx, e.Tenant, e.ID, resolver.RefreshOptions{
 		Within: p.RefreshAhead, MaxAge: p.KeepAlive, SecretVersion: e.Conn.SecretVersion})
@@ -514,18 +608,59 @@ func (c *Check) refresh(ctx context.Context, e store.DueEntry, k *counts) (retry
 		// A rejection the resolver recorded moved the connection out of
 		// the index (the re-file then finds another entry and does
 		// nothing); anything else is tried again later.
-		return true
+		return refreshOutcome{failed: true, retry: true}
 	}
 	if res.Refreshed {
 		k.add(func(r *Report) { r.Refreshed++ })
 		c.log.InfoContext(ctx, "token refreshed ahead of expiry", slog.String("tenant", e.Tenant), slog.String("connection", e.ID),
 			slog.Time("expiresAt", res.ExpiresAt))
-		return false
+		return refreshOutcome{refreshed: true}
 	}
 	// Not due by the tokens themselves, or refreshed by someone else (then
 	// the item is filed elsewhere and the re-file does nothing).
-	k.add(func(r *Report) { r.Skipped++ })
-	return true
+	return refreshOutcome{retry: true}
+}
+
+// clients sends the notices of registered OAuth client secrets that
+// entered the expiring window or expired, each once per secret and date;
+// it returns the entries to retry later.
+func (c *Check) clients(ctx context.Context, entries []store.DueEntry, now time.Time, k *counts) []store.DueEntry {
+	var retry []store.DueEntry
+	for _, e := range entries {
+		cl := e.Client
+		n, reason, ok := c.cfg.Policy.ClientSecretNotice(cl.SecretExpiresAt, cl.Notice, now)
+		if !ok {
+			k.add(func(r *Report) { r.Skipped++ })
+			continue
+		}
+		detailType, status := events.OAuthClientExpiring, connection.StatusExpiring
+		if n == expiry.NoticeExpired {
+			detailType, status = events.OAuthClientExpired, connection.StatusExpired
+		}
+		ev := events.ForOAuthClient(detailType, e.Tenant, cl.Type, cl.ClientID, c.cfg.NewID(), string(status), reason, cl.SecretExpiresAt, now)
+		err := c.cfg.Store.NoteClientSecret(ctx, e, n, ev)
+		switch {
+		case err == nil:
+			c.cfg.Events.Flush(ctx, []events.Event{ev})
+			k.add(func(r *Report) {
+				if n == expiry.NoticeExpired {
+					r.ClientSecretsExpired++
+				} else {
+					r.ClientSecretsExpiring++
+				}
+			})
+			c.log.InfoContext(ctx, "OAuth client secret notice sent", slog.String("notice", string(n)), slog.String("tenant", e.Tenant), slog.String("type", cl.Type),
+				slog.String("clientId", cl.ClientID), slog.Time("expiresAt", cl.SecretExpiresAt))
+		case errors.Is(err, store.ErrMovedOn):
+			// Another check sent it, or an administrator changed the
+			// registration, which filed it anew.
+			k.add(func(r *Report) { r.Skipped++ })
+		default:
+			c.failed(ctx, k, e, err)
+			retry = append(retry, e)
+		}
+	}
+	return retry
 }
 
 // warn sends a suspended run's termination warning once; it reports
@@ -576,6 +711,7 @@ func (c *Check) failed(ctx context.Context, k *counts, e store.DueEntry, err err
 func (r Report) String() string {
 	return "buckets " + strconv.Itoa(r.Buckets) + " checked " + strconv.Itoa(r.Checked) + " refreshed " + strconv.Itoa(r.Refreshed) +
 		" expiring " + strconv.Itoa(r.Expiring) + " expired " + strconv.Itoa(r.Expired) + " recovered " + strconv.Itoa(r.Recovered) +
-		" warned " + strconv.Itoa(r.Warned) + " failed " + strconv.Itoa(r.Failed) + " skipped " + strconv.Itoa(r.Skipped) +
+		" warned " + strconv.Itoa(r.Warned) + " client secrets expiring " + strconv.Itoa(r.ClientSecretsExpiring) +
+		" expired " + strconv.Itoa(r.ClientSecretsExpired) + " failed " + strconv.Itoa(r.Failed) + " skipped " + strconv.Itoa(r.Skipped) +
 		" drained " + strconv.Itoa(r.Drained)
 }

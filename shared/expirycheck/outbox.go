@@ -34,7 +34,7 @@ func (s settled) Pending(ctx context.Context, limit int) ([]events.Event, error)
 	cutoff := s.now().Add(-s.grace)
 	out := evs[:0]
 	for _, e := range evs {
-		if at := eventTime(e); !at.IsZero() && at.After(cutoff) {
+		if at := e.At(); !at.IsZero() && at.After(cutoff) {
 			continue
 		}
 		out = append(out, e)
@@ -43,13 +43,3 @@ func (s settled) Pending(ctx context.Context, limit int) ([]events.Event, error)
 }
 
 func (s settled) Published(ctx context.Context, ids []string) error { return s.st.Published(ctx, ids) }
-
-func eventTime(e events.Event) time.Time {
-	switch d := e.Detail.(type) {
-	case *events.ConnectionDetail:
-		return d.At
-	case *events.RunDetail:
-		return d.At
-	}
-	return time.Time{}
-}

@@ -51,6 +51,9 @@ type View struct {
 	Credentials  map[string]bool         `json:"credentials"`
 	// TokenExpiresAt is when an OAuth connection's access token expires.
 	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
+	// RefreshTokenExpiresAt is when its refresh token expires, when the
+	// provider said so.
+	RefreshTokenExpiresAt time.Time `json:"refreshTokenExpiresAt,omitzero"`
 	// LastUsedAt is when a workflow run last used the connection (sampled).
 	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
 }
@@ -74,7 +77,7 @@ func NewView(c *connection.Connection) View {
 		ID: c.ID, Type: c.Type, Name: c.Name, Kind: c.Kind, Availability: c.Availability, Owners: c.Owners,
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 		Status: c.Status, StatusReason: c.StatusReason, Settings: settings, Credentials: creds,
-		TokenExpiresAt: c.TokenExpiresAt, LastUsedAt: c.LastUsedAt,
+		TokenExpiresAt: c.TokenExpiresAt, RefreshTokenExpiresAt: c.RefreshTokenExpiresAt, LastUsedAt: c.LastUsedAt,
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
@@ -373,15 +374,17 @@ func (c *Callback) store(ctx context.Context, conn *connection.Connection, user 
 	now := c.cfg.Now().UTC()
 	after := *conn
 	after.Version, after.SecretVersion, after.Status, after.StatusReason, after.UpdatedAt = conn.Version+1, next, connection.StatusActive, "", now
+	after.TokenExpiresAt, after.RefreshTokenExpiresAt = tokens.ExpiresAt(), tokens.RefreshExpiresAt()
 	changes := []string{"credentials.accessToken", "credentials.refreshToken", "status"}
-	evs := []events.Event{events.ForConnection(events.ConnectionUpdated, &after, c.cfg.NewID(), user, "authorized", changes, now)}
+	evs := []events.Event{events.ForConnection(events.ConnectionUpdated, &after, c.cfg.NewID(), user, expiry.ReasonAuthorized, changes, now)}
 	switch conn.Status {
 	case connection.StatusExpired, connection.StatusExpiring, connection.StatusError:
-		evs = append(evs, events.ForConnection(events.ConnectionRecovered, &after, c.cfg.NewID(), user, "authorized", changes, now))
+		evs = append(evs, events.ForConnection(events.ConnectionRecovered, &after, c.cfg.NewID(), user, expiry.ReasonAuthorized, changes, now))
 	}
 	return evs, c.cfg.Store.PutTokens(ctx, store.TokenWrite{
 		Tenant: conn.Tenant, ID: conn.ID, FromSecretVersion: conn.SecretVersion, Secret: sealed,
-		SecretFields: tokens.SecretFields(), TokenExpiresAt: tokens.ExpiresAt(), ExpectedVersion: conn.Version,
+		SecretFields: tokens.SecretFields(), TokenExpiresAt: tokens.ExpiresAt(), RefreshTokenExpiresAt: tokens.RefreshExpiresAt(),
+		ExpectedVersion: conn.Version,
 		Audit: &connection.AuditEntry{ID: c.cfg.NewID(), At: now, Actor: user, Action: connection.ActionAuthorized, Version: conn.Version + 1,
 			Changes: []string{"credentials.accessToken", "credentials.refreshToken", "status"},
 			Details: map[string]string{"secretVersion": fmt.Sprint(next), "status": string(connection.StatusActive)}},

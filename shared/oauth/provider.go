@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +35,9 @@ const (
 	// MaxLifetime caps what a provider claims: a token is refreshed at
 	// least daily, which also keeps idle refresh tokens alive.
 	MaxLifetime = 24 * time.Hour
+	// maxRefreshLifetime bounds a refresh_token_expires_in taken as said
+	// (a larger one is as good as none: it is ignored).
+	maxRefreshLifetime = 100 * 365 * 24 * time.Hour
 )
 
 // DefaultHTTPTimeout bounds one token endpoint request.
@@ -159,25 +164,26 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, redirectURI str
 	if err != nil {
 		return nil, fmt.Errorf("oauth.Exchange %s: %w", p.Type, providerError(err))
 	}
-	return p.tokenSet(tok, ""), nil
+	return p.tokenSet(tok, nil), nil
 }
 
-// Refresh uses a refresh token. When the response carries no new refresh
-// token the old one is kept.
-func (p *Provider) Refresh(ctx context.Context, refreshToken string, scopes []string) (*TokenSet, error) {
+// Refresh uses the refresh token of prev. When the response carries no new
+// refresh token (or the same one again) the old one is kept, and with it
+// when it expires, unless the response says anew (refresh_token_expires_in).
+func (p *Provider) Refresh(ctx context.Context, prev *TokenSet, scopes []string) (*TokenSet, error) {
 	if p.secret.IsZero() {
 		return nil, errors.New("oauth.Refresh: provider built without the client secret")
 	}
-	if refreshToken == "" {
+	if prev == nil || prev.RefreshToken() == "" {
 		return nil, fmt.Errorf("oauth.Refresh %s: %w", p.Type, &Error{Code: "no_refresh_token", Rejected: true})
 	}
 	// An already-expired token makes the source refresh at once.
-	src := p.config("", scopes).TokenSource(p.ctx(ctx), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
+	src := p.config("", scopes).TokenSource(p.ctx(ctx), &oauth2.Token{RefreshToken: prev.RefreshToken(), Expiry: time.Unix(1, 0)})
 	tok, err := src.Token()
 	if err != nil {
 		return nil, fmt.Errorf("oauth.Refresh %s: %w", p.Type, providerError(err))
 	}
-	return p.tokenSet(tok, refreshToken), nil
+	return p.tokenSet(tok, prev), nil
 }
 
 // ClientCredentials runs the client credentials grant.
@@ -194,19 +200,29 @@ func (p *Provider) ClientCredentials(ctx context.Context, scopes []string) (*Tok
 	if err != nil {
 		return nil, fmt.Errorf("oauth.ClientCredentials %s: %w", p.Type, providerError(err))
 	}
-	return p.tokenSet(tok, ""), nil
+	return p.tokenSet(tok, nil), nil
 }
 
 // tokenSet computes the expiry from expires_in on our own clock (x/oauth2
 // uses the wall clock), assuming DefaultLifetime when it is missing and
-// capping it at MaxLifetime.
-func (p *Provider) tokenSet(tok *oauth2.Token, oldRefresh string) *TokenSet {
+// capping it at MaxLifetime; and the refresh token's from
+// refresh_token_expires_in, when sent. prev is the token set refreshed
+// (nil for a new grant): its refresh token, and that token's expiry, stay
+// when the response brings no other.
+func (p *Provider) tokenSet(tok *oauth2.Token, prev *TokenSet) *TokenSet {
 	now := p.now().UTC()
 	rt := tok.RefreshToken
-	if rt == "" {
-		rt = oldRefresh
+	t := &TokenSet{tokenType: tok.TokenType, obtainedAt: now}
+	if life, ok := refreshLifetime(tok.Extra("refresh_token_expires_in")); ok {
+		t.refreshExpiresAt = now.Add(life)
 	}
-	t := &TokenSet{accessToken: secret.New(tok.AccessToken), refreshToken: secret.New(rt), tokenType: tok.TokenType, obtainedAt: now}
+	if prev != nil && (rt == "" || rt == prev.RefreshToken()) {
+		rt = prev.RefreshToken()
+		if t.refreshExpiresAt.IsZero() {
+			t.refreshExpiresAt = prev.refreshExpiresAt
+		}
+	}
+	t.accessToken, t.refreshToken = secret.New(tok.AccessToken), secret.New(rt)
 	life := time.Duration(tok.ExpiresIn) * time.Second
 	switch {
 	case tok.ExpiresIn <= 0:
@@ -219,6 +235,37 @@ func (p *Provider) tokenSet(tok *oauth2.Token, oldRefresh string) *TokenSet {
 		t.scope = sc
 	}
 	return t
+}
+
+// refreshLifetime reads refresh_token_expires_in: seconds, as a JSON
+// number or a numeric string (a form-encoded response). Anything else, zero
+// or less, or beyond maxRefreshLifetime is ignored.
+func refreshLifetime(v any) (time.Duration, bool) {
+	var secs float64
+	switch x := v.(type) {
+	case float64:
+		secs = x
+	case int64:
+		secs = float64(x)
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return 0, false
+		}
+		secs = f
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0, false
+		}
+		secs = f
+	default:
+		return 0, false
+	}
+	if !(secs >= 1) || secs > maxRefreshLifetime.Seconds() { // also NaN
+		return 0, false
+	}
+	return time.Duration(secs) * time.Second, true
 }
 
 func (p Provider) describe() string {

@@ -76,7 +76,7 @@ func TestRefreshTokenHandling(t *testing.T) {
 
 	t.Run("rotation", func(t *testing.T) {
 		ts := f.authorized(t, "rot")
-		next, err := p.Refresh(ctx, ts.RefreshToken(), nil)
+		next, err := p.Refresh(ctx, ts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestRefreshTokenHandling(t *testing.T) {
 			t.Fatalf("expiry %v assumed=%v", next.ExpiresAt(), next.ExpiryAssumed())
 		}
 		// The old refresh token is dead now.
-		_, err = p.Refresh(ctx, ts.RefreshToken(), nil)
+		_, err = p.Refresh(ctx, ts, nil)
 		pe, ok := oauth.AsError(err)
 		if !ok || pe.Code != "invalid_grant" || !pe.Rejected || !pe.RevokesGrant() {
 			t.Fatalf("replayed refresh token: %v", err)
@@ -97,14 +97,14 @@ func TestRefreshTokenHandling(t *testing.T) {
 		ts := f.authorized(t, "keep")
 		f.idp.OmitRefreshToken(true)
 		defer f.idp.OmitRefreshToken(false)
-		next, err := p.Refresh(ctx, ts.RefreshToken(), nil)
+		next, err := p.Refresh(ctx, ts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if next.RefreshToken() != ts.RefreshToken() {
 			t.Fatal("old refresh token not kept")
 		}
-		if _, err := p.Refresh(ctx, next.RefreshToken(), nil); err != nil {
+		if _, err := p.Refresh(ctx, next, nil); err != nil {
 			t.Fatalf("kept refresh token no longer works: %v", err)
 		}
 	})
@@ -112,7 +112,7 @@ func TestRefreshTokenHandling(t *testing.T) {
 		ts := f.authorized(t, "noexp")
 		f.idp.SetExpiresIn(time.Hour, true)
 		defer f.idp.SetExpiresIn(time.Hour, false)
-		next, err := p.Refresh(ctx, ts.RefreshToken(), nil)
+		next, err := p.Refresh(ctx, ts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +125,7 @@ func TestRefreshTokenHandling(t *testing.T) {
 		ts := f.authorized(t, "long")
 		f.idp.SetExpiresIn(100*365*24*time.Hour, false) // a century, like mockoidc's nanoseconds read as seconds
 		defer f.idp.SetExpiresIn(time.Hour, false)
-		next, err := p.Refresh(ctx, ts.RefreshToken(), nil)
+		next, err := p.Refresh(ctx, ts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestProviderErrors(t *testing.T) {
 				c.fail.Grant = "refresh_token"
 				f.idp.Fail(*c.fail)
 			}
-			_, err := pp.Refresh(ctx, ts.RefreshToken(), nil)
+			_, err := pp.Refresh(ctx, ts, nil)
 			pe, ok := oauth.AsError(err)
 			if !ok {
 				t.Fatalf("not a provider error: %v", err)
@@ -367,7 +367,7 @@ func TestHTTPClientGuards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = strict.Refresh(ctx, ts.RefreshToken(), nil)
+	_, err = strict.Refresh(ctx, ts, nil)
 	if pe, ok := oauth.AsError(err); !ok || pe.Code != "unreachable" || !strings.Contains(err.Error(), "not public") {
 		t.Fatalf("loopback token endpoint: %v", err)
 	}
@@ -389,7 +389,7 @@ func TestHTTPClientGuards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Refresh(ctx, ts.RefreshToken(), nil)
+	_, err = p.Refresh(ctx, ts, nil)
 	if err == nil || leaked.Load() != 0 {
 		t.Fatalf("redirected token request: %v, %d requests elsewhere", err, leaked.Load())
 	}

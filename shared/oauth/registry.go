@@ -10,6 +10,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
+	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
@@ -31,6 +32,9 @@ type ClientStore interface {
 	GetOAuthClient(ctx context.Context, tenant, typ string) (*store.OAuthClient, error)
 	PutOAuthClient(ctx context.Context, c *store.OAuthClient, expected int64) error
 	DeleteOAuthClient(ctx context.Context, tenant, typ string, expected int64) error
+	// Policy is the due policy the store files registrations by: its
+	// window decides which secret expiry dates a new secret clears.
+	Policy() expiry.Policy
 }
 
 var _ ClientStore = (*store.Store)(nil)
@@ -67,28 +71,40 @@ func NewRegistry(st ClientStore, sealer Sealer, opts RegistryOptions) *Registry 
 // ClientInput is a registration as a tenant administrator sends it.
 // ClientSecret is write-only: required on creation, kept when empty on an
 // update; as a secret.String it never prints.
+//
+// ClientSecretExpiresAt (RFC 3339) is when the client secret expires, as
+// the provider's console says; the expiry check tells the tenant's
+// administrators when it enters the expiring window and when it passes.
+// Absent (or null) keeps the registered date, except that a new secret
+// without a date clears one that is past or inside the window (it
+// described the secret replaced); "" clears it. A date sent must be in the
+// future, unless it is the registered date of an unchanged secret (a view
+// sent back as read).
 type ClientInput struct {
-	ClientID     string        `json:"clientId"`
-	ClientSecret secret.String `json:"clientSecret,omitempty"`
-	AuthorizeURL string        `json:"authorizeUrl,omitempty"`
-	TokenURL     string        `json:"tokenUrl,omitempty"`
-	Scopes       []string      `json:"scopes,omitempty"`
-	AuthStyle    string        `json:"authStyle,omitempty"`
+	ClientID              string        `json:"clientId"`
+	ClientSecret          secret.String `json:"clientSecret,omitempty"`
+	ClientSecretExpiresAt *string       `json:"clientSecretExpiresAt,omitempty"`
+	AuthorizeURL          string        `json:"authorizeUrl,omitempty"`
+	TokenURL              string        `json:"tokenUrl,omitempty"`
+	Scopes                []string      `json:"scopes,omitempty"`
+	AuthStyle             string        `json:"authStyle,omitempty"`
 }
 
 // ClientView is a registration as the API shows it: no secret, only
 // whether one is set.
 type ClientView struct {
-	Type         string    `json:"type"`
-	ClientID     string    `json:"clientId"`
-	ClientSecret bool      `json:"clientSecretSet"`
-	AuthorizeURL string    `json:"authorizeUrl,omitempty"`
-	TokenURL     string    `json:"tokenUrl,omitempty"`
-	Scopes       []string  `json:"scopes,omitempty"`
-	AuthStyle    string    `json:"authStyle"`
-	Version      int64     `json:"version"`
-	UpdatedAt    time.Time `json:"updatedAt"`
-	UpdatedBy    string    `json:"updatedBy"`
+	Type         string `json:"type"`
+	ClientID     string `json:"clientId"`
+	ClientSecret bool   `json:"clientSecretSet"`
+	// ClientSecretExpiresAt is when the secret expires, if registered.
+	ClientSecretExpiresAt time.Time `json:"clientSecretExpiresAt,omitzero"`
+	AuthorizeURL          string    `json:"authorizeUrl,omitempty"`
+	TokenURL              string    `json:"tokenUrl,omitempty"`
+	Scopes                []string  `json:"scopes,omitempty"`
+	AuthStyle             string    `json:"authStyle"`
+	Version               int64     `json:"version"`
+	UpdatedAt             time.Time `json:"updatedAt"`
+	UpdatedBy             string    `json:"updatedBy"`
 }
 
 func viewOf(c *store.OAuthClient) *ClientView {
@@ -96,8 +112,8 @@ func viewOf(c *store.OAuthClient) *ClientView {
 	if style == "" {
 		style = AuthStyleParams
 	}
-	return &ClientView{Type: c.Type, ClientID: c.ClientID, ClientSecret: !c.Secret.IsZero(), AuthorizeURL: c.AuthorizeURL,
-		TokenURL: c.TokenURL, Scopes: c.Scopes, AuthStyle: style, Version: c.Version, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy}
+	return &ClientView{Type: c.Type, ClientID: c.ClientID, ClientSecret: !c.Secret.IsZero(), ClientSecretExpiresAt: c.SecretExpiresAt,
+		AuthorizeURL: c.AuthorizeURL, TokenURL: c.TokenURL, Scopes: c.Scopes, AuthStyle: style, Version: c.Version, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy}
 }
 
 var errForbidden = apperr.E(apperr.Forbidden, "forbidden", "only tenant administrators manage OAuth clients")
@@ -163,20 +179,40 @@ func (r *Registry) Put(ctx context.Context, caller identity.Caller, typeID strin
 	if err := r.validate(typ, &in); err != nil {
 		return nil, err
 	}
+	exp, expGiven, err := secretExpiry(in.ClientSecretExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	now := r.now().UTC()
 	next := &store.OAuthClient{Tenant: caller.Tenant, Type: typ.ID, ClientID: in.ClientID, AuthorizeURL: in.AuthorizeURL,
-		TokenURL: in.TokenURL, Scopes: in.Scopes, AuthStyle: in.AuthStyle, Version: ifMatch + 1,
-		UpdatedAt: r.now().UTC(), UpdatedBy: caller.User}
+		TokenURL: in.TokenURL, Scopes: in.Scopes, AuthStyle: in.AuthStyle, SecretExpiresAt: exp, Version: ifMatch + 1,
+		UpdatedAt: now, UpdatedBy: caller.User}
+	newSecret := !in.ClientSecret.IsZero()
+	var prev *store.OAuthClient
 	if ifMatch != 0 {
-		prev, err := r.store.GetOAuthClient(ctx, caller.Tenant, typ.ID)
-		if err != nil {
+		if prev, err = r.store.GetOAuthClient(ctx, caller.Tenant, typ.ID); err != nil {
 			return nil, err
 		}
 		if prev.Version != ifMatch {
 			return nil, apperr.E(apperr.PreconditionFailed, "version_mismatch", "the OAuth client was changed by someone else; read it again")
 		}
 		next.Secret, next.SecretVersion = prev.Secret, prev.SecretVersion
-	} else if in.ClientSecret.IsZero() {
+		if !expGiven {
+			next.SecretExpiresAt = prev.SecretExpiresAt
+			if newSecret && !r.store.Policy().ClientSecretCurrent(prev.SecretExpiresAt, now) {
+				next.SecretExpiresAt = time.Time{} // it described the secret replaced
+			}
+		}
+	} else if !newSecret {
 		return nil, apperr.InvalidField("clientSecret", "required", "clientSecret is required")
+	}
+	if expGiven && !exp.IsZero() && !exp.After(now) && (prev == nil || newSecret || !exp.Equal(prev.SecretExpiresAt)) {
+		return nil, apperr.InvalidField("clientSecretExpiresAt", "invalid_value", "clientSecretExpiresAt must be in the future")
+	}
+	// What was announced of the secret's expiry holds while the secret and
+	// its date do; a new secret or date is announced afresh.
+	if prev != nil && !newSecret && next.SecretExpiresAt.Equal(prev.SecretExpiresAt) {
+		next.SecretNotice = prev.SecretNotice
 	}
 	if !in.ClientSecret.IsZero() {
 		next.SecretVersion++
@@ -206,6 +242,22 @@ func (r *Registry) Delete(ctx context.Context, caller identity.Caller, typeID st
 		return apperr.E(apperr.PreconditionRequired, "if_match_required", "send If-Match with the version read")
 	}
 	return r.store.DeleteOAuthClient(ctx, caller.Tenant, typeID, ifMatch)
+}
+
+// secretExpiry reads clientSecretExpiresAt: given reports it was sent
+// (a zero time then clears the date). Seconds are kept, as stored.
+func secretExpiry(v *string) (t time.Time, given bool, err error) {
+	if v == nil {
+		return time.Time{}, false, nil
+	}
+	raw := strings.TrimSpace(*v)
+	if raw == "" {
+		return time.Time{}, true, nil
+	}
+	if t, err = time.Parse(time.RFC3339, raw); err != nil || len(raw) > 64 {
+		return time.Time{}, false, apperr.InvalidField("clientSecretExpiresAt", "invalid_format", "clientSecretExpiresAt must be an RFC 3339 date-time, e.g. 2027-03-01T00:00:00Z")
+	}
+	return t.UTC().Truncate(time.Second), true, nil
 }
 
 func (r *Registry) validate(typ *connection.Type, in *ClientInput) error {

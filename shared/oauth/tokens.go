@@ -12,7 +12,8 @@ import (
 )
 
 // TokenSet is what an OAuth connection stores sealed: the access token,
-// the refresh token and when the access token expires. The tokens are
+// the refresh token, when the access token expires and, when the provider
+// said so, when the refresh token expires. The tokens are
 // secret.Strings, so a TokenSet prints redacted however it is printed;
 // Encode is the only way to the sealed form.
 type TokenSet struct {
@@ -23,8 +24,11 @@ type TokenSet struct {
 	// expiryAssumed: the provider sent no expires_in and expiresAt is our
 	// assumption.
 	expiryAssumed bool
-	obtainedAt    time.Time
-	scope         string
+	// refreshExpiresAt: when the refresh token expires, from the
+	// provider's refresh_token_expires_in (zero: it did not say).
+	refreshExpiresAt time.Time
+	obtainedAt       time.Time
+	scope            string
 }
 
 // tokenWire is the sealed plaintext.
@@ -34,8 +38,10 @@ type tokenWire struct {
 	TokenType     string    `json:"tokenType,omitempty"`
 	ExpiresAt     time.Time `json:"expiresAt"`
 	ExpiryAssumed bool      `json:"expiryAssumed,omitempty"`
-	ObtainedAt    time.Time `json:"obtainedAt"`
-	Scope         string    `json:"scope,omitempty"`
+	// RefreshExpiresAt is omitted when unknown.
+	RefreshExpiresAt time.Time `json:"refreshExpiresAt,omitzero"`
+	ObtainedAt       time.Time `json:"obtainedAt"`
+	Scope            string    `json:"scope,omitempty"`
 }
 
 // NewTokenSet builds a token set (for tests and for tokens obtained
@@ -43,6 +49,20 @@ type tokenWire struct {
 func NewTokenSet(accessToken, refreshToken, tokenType string, expiresAt, obtainedAt time.Time) *TokenSet {
 	return &TokenSet{accessToken: secret.New(accessToken), refreshToken: secret.New(refreshToken), tokenType: tokenType,
 		expiresAt: expiresAt.UTC(), obtainedAt: obtainedAt.UTC()}
+}
+
+// WithRefreshExpiresAt sets when the refresh token expires and returns t
+// (for tests and for tokens obtained outside this package).
+func (t *TokenSet) WithRefreshExpiresAt(at time.Time) *TokenSet {
+	t.refreshExpiresAt = utcOrZero(at)
+	return t
+}
+
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // AccessToken is the bearer token.
@@ -65,6 +85,16 @@ func (t *TokenSet) ExpiresAt() time.Time { return t.expiresAt }
 // ExpiryAssumed reports that the provider did not say when the token
 // expires and ExpiresAt is the assumed lifetime.
 func (t *TokenSet) ExpiryAssumed() bool { return t.expiryAssumed }
+
+// RefreshExpiresAt is when the refresh token expires, as the provider
+// said (refresh_token_expires_in); zero when it did not, or when there is
+// no refresh token.
+func (t *TokenSet) RefreshExpiresAt() time.Time {
+	if t.refreshToken.IsZero() {
+		return time.Time{}
+	}
+	return t.refreshExpiresAt
+}
 
 // ObtainedAt is when the provider issued the tokens.
 func (t *TokenSet) ObtainedAt() time.Time { return t.obtainedAt }
@@ -92,7 +122,7 @@ func (t *TokenSet) SecretFields() []string {
 // Encode is the plaintext to seal. Clear it after sealing.
 func (t *TokenSet) Encode() ([]byte, error) {
 	b, err := json.Marshal(tokenWire{AccessToken: t.accessToken.Reveal(), RefreshToken: t.refreshToken.Reveal(), TokenType: t.tokenType,
-		ExpiresAt: t.expiresAt, ExpiryAssumed: t.expiryAssumed, ObtainedAt: t.obtainedAt, Scope: t.scope})
+		ExpiresAt: t.expiresAt, ExpiryAssumed: t.expiryAssumed, RefreshExpiresAt: t.refreshExpiresAt, ObtainedAt: t.obtainedAt, Scope: t.scope})
 	if err != nil {
 		return nil, fmt.Errorf("oauth: encode token set: %w", err)
 	}
@@ -110,7 +140,7 @@ func DecodeTokenSet(b []byte) (*TokenSet, error) {
 		}
 	}
 	return &TokenSet{accessToken: secret.New(w.AccessToken), refreshToken: secret.New(w.RefreshToken), tokenType: w.TokenType,
-		expiresAt: w.ExpiresAt, expiryAssumed: w.ExpiryAssumed, obtainedAt: w.ObtainedAt, scope: w.Scope}, nil
+		expiresAt: w.ExpiresAt, expiryAssumed: w.ExpiryAssumed, refreshExpiresAt: w.RefreshExpiresAt, obtainedAt: w.ObtainedAt, scope: w.Scope}, nil
 }
 
 func (t TokenSet) describe() string {

@@ -20,11 +20,16 @@
 // taking the lease (someone may have just finished), calls the provider
 // with a deadline inside its lease, and stores the new tokens conditioned on
 // the secret version it refreshed, so nothing it does can overwrite a newer
-// token. When the provider answers invalid_grant the item is read again: if
-// another process stored a new token meanwhile, that token is used and the
-// connection stays active; only when the rejected token is still the stored
-// one is the connection marked expired (with the provider's error code, and
-// only while the lease is still held).
+// token, and on the status it read. A refresh leaves a connection expiring
+// for its refresh token so unless the new one expires beyond the window
+// (then active, with Connection Recovered), anything else active; when the
+// expiry check changed the status meanwhile, the write is decided again on
+// the item, so new tokens are never lost to it. When the provider answers
+// invalid_grant the item is read again: if another process stored a new
+// token meanwhile, that token is used and the connection stays active; only
+// when the rejected token is still the stored one is the connection marked
+// expired (with the provider's error code, and only while the lease is
+// still held).
 //
 // # What it must never do
 //

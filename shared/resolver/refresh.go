@@ -10,6 +10,7 @@ import (
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
@@ -135,7 +136,7 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 	if typ.AuthMethod == connection.AuthOAuth2Client {
 		next, err = p.ClientCredentials(pctx, scopes)
 	} else {
-		next, err = p.Refresh(pctx, ts.RefreshToken(), scopes)
+		next, err = p.Refresh(pctx, ts, scopes)
 	}
 	if err != nil {
 		return r.rejected(ctx, owner, rec, typ, n, err)
@@ -158,9 +159,17 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 }
 
 // store seals and writes the new tokens, conditioned on the secret version
-// refreshed; transient store failures are retried a few times.
+// refreshed and on the status the write was decided on; transient store
+// failures are retried a few times. The status written is the policy's
+// AfterRefresh: a connection expiring for its refresh token stays so
+// unless the new one expires beyond the window, anything else is active;
+// a move to active from another status is an audited write with
+// Connection Recovered (reason refreshed). When the status or version
+// moved on meanwhile (the expiry check's transition), the write is
+// decided again on the connection as stored, so the new tokens are never
+// lost to a status change.
 func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.TokenSet) error {
-	c := &rec.Conn
+	c := rec.Conn
 	pt, err := next.Encode()
 	if err != nil {
 		return err
@@ -170,20 +179,70 @@ func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.Tok
 	if err != nil {
 		return err
 	}
-	w := store.TokenWrite{Tenant: c.Tenant, ID: c.ID, FromSecretVersion: c.SecretVersion, Secret: sealed,
-		SecretFields: next.SecretFields(), TokenExpiresAt: next.ExpiresAt()}
 	backoff := 50 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	transient, moved := 0, 0
+	for {
+		w := r.tokenWrite(&c, sealed, next)
 		err = r.cfg.Store.PutTokens(ctx, w)
-		k := apperr.KindOf(err)
-		if err == nil || attempt == 3 || (k != apperr.Throttled && k != apperr.Unavailable && k != apperr.Internal) {
+		if err == nil {
+			if len(w.Events) > 0 {
+				r.log.Info("connection recovered by a refresh", slog.String("tenant", c.Tenant), slog.String("connection", c.ID),
+					slog.String("from", string(c.Status)), slog.Time("refreshTokenExpiresAt", next.RefreshExpiresAt()))
+				if r.cfg.Events != nil {
+					r.cfg.Events.Flush(ctx, w.Events)
+				}
+			}
+			return nil
+		}
+		switch k := apperr.KindOf(err); {
+		case errors.Is(err, store.ErrSecretChanged):
+			return err
+		case k == apperr.PreconditionFailed && moved < 3:
+			// The status or version changed, not the secret: decide again.
+			moved++
+			cur, gerr := r.cfg.Store.Get(ctx, c.Tenant, c.ID)
+			if gerr != nil {
+				return err
+			}
+			if cur.Conn.SecretVersion != c.SecretVersion {
+				return &apperr.Error{Kind: store.ErrSecretChanged.Kind, Code: store.ErrSecretChanged.Code, Message: store.ErrSecretChanged.Message, Err: err}
+			}
+			c = cur.Conn
+		case (k == apperr.Throttled || k == apperr.Unavailable || k == apperr.Internal) && transient < 3:
+			transient++
+			if serr := r.cfg.Sleep(ctx, backoff); serr != nil {
+				return err
+			}
+			backoff *= 2
+		default:
 			return err
 		}
-		if serr := r.cfg.Sleep(ctx, backoff); serr != nil {
-			return err
-		}
-		backoff *= 2
 	}
+}
+
+// tokenWrite is the write of refreshed tokens over connection c as read.
+func (r *Resolver) tokenWrite(c *connection.Connection, sealed vault.Sealed, next *oauth.TokenSet) store.TokenWrite {
+	now := r.cfg.Now().UTC()
+	rte := next.RefreshExpiresAt()
+	to, reason, recovered := r.cfg.Store.Policy().AfterRefresh(c.Status, c.StatusReason, rte, now)
+	w := store.TokenWrite{Tenant: c.Tenant, ID: c.ID, FromSecretVersion: c.SecretVersion, Secret: sealed,
+		SecretFields: next.SecretFields(), TokenExpiresAt: next.ExpiresAt(), RefreshTokenExpiresAt: rte,
+		Status: to, StatusReason: reason, ExpectedStatus: c.Status}
+	if !recovered {
+		return w
+	}
+	after := *c
+	after.Version, after.SecretVersion, after.Status, after.StatusReason, after.UpdatedAt = c.Version+1, c.SecretVersion+1, to, "", now
+	after.TokenExpiresAt, after.RefreshTokenExpiresAt = next.ExpiresAt(), rte
+	details := map[string]string{"reason": expiry.ReasonRefreshed, "from": string(c.Status), "secretVersion": fmt.Sprint(c.SecretVersion + 1)}
+	if !rte.IsZero() {
+		details["refreshTokenExpiresAt"] = rte.Format(time.RFC3339)
+	}
+	w.ExpectedVersion = c.Version
+	w.Audit = &connection.AuditEntry{ID: r.cfg.NewID(), At: now, Actor: "system:resolver", Action: expiry.ActionRecovered,
+		Version: c.Version + 1, Changes: []string{"status"}, Details: details}
+	w.Events = []events.Event{events.ForConnection(events.ConnectionRecovered, &after, r.cfg.NewID(), "", expiry.ReasonRefreshed, []string{"status"}, now)}
+	return w
 }
 
 // rejected handles a failed provider call made under the lease.

@@ -15,6 +15,7 @@ import (
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/secret"
@@ -31,6 +32,9 @@ type Store interface {
 	PutTokens(ctx context.Context, w store.TokenWrite) error
 	MarkExpired(ctx context.Context, m store.ExpiredMark) error
 	TouchLastUsed(ctx context.Context, tenant, id string, at time.Time) error
+	// Policy is the due policy the store files by: a refresh decides the
+	// status it leaves by the same window.
+	Policy() expiry.Policy
 }
 
 var _ Store = (*store.Store)(nil)

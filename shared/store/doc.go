@@ -33,9 +33,10 @@
 // rules):
 //
 //	item             gsi3pk                      gsi3sk
-//	connection       DUE#<yyyymmddhh>            <yyyymmddThhmmssZ>#C#<t>#<id>    OAuth refresh or keep-alive; password expiring or expired
+//	connection       DUE#<yyyymmddhh>            <yyyymmddThhmmssZ>#C#<t>#<id>    OAuth refresh or keep-alive; password or refresh token expiring or expired
 //	suspended edge   DUE#<yyyymmddhh>            <yyyymmddThhmmssZ>#R#<t>#<run>   24 h before the run terminates; until warned
-//	(nothing due)    absent, or DUE#NONE         C#<t>#<id> or R#<t>#<run>       DUE#NONE is never read
+//	OAuth client     DUE#<yyyymmddhh>            <yyyymmddThhmmssZ>#O#<t>#<type>  client secret entering the window, then expiring; until both told
+//	(nothing due)    absent, or DUE#NONE         C#<t>#<id>, R#<t>#<run>, O#<t>#<type>   DUE#NONE is never read
 //
 // The bucket is the hour of the due time, or of the write when that is
 // later (expiry.FileAt): no write ever lands in an hour that has closed, so
@@ -50,10 +51,13 @@
 // emulator's index once the item is later deleted. OAuth connections are
 // filed (parked until they hold tokens) from creation: the emulator also
 // corrupts its index when an UpdateItem adds index attributes to an item
-// outside the index. Tests in due_test.go catch each of these. The projection
-// (DueProjection) carries what the check needs to decide a transition and
-// describe it in an event, so a due connection costs one index read and no
-// item read.
+// outside the index. OAuth client registrations are likewise always
+// filed (parked without a clientSecretExpiresAt) by their whole-item
+// write, and the check's notice moves them on by UpdateItem. Tests in
+// due_test.go catch each of these. The projection (DueProjection) carries
+// what the check needs to decide a transition or a notice and describe it
+// in an event, so a due connection or registration costs one index read
+// and no item read.
 //
 // The OAuth state is the one item without a tenant prefix: the callback
 // that consumes it is unauthenticated and learns the tenant from the item.
@@ -65,7 +69,8 @@
 // Connection attributes written outside whole-item updates (UpdateItem SET,
 // never REMOVE, never an availability index attribute): the sealed token
 // set with secretVersion, secretFields, tokenExpiresAt and tokensAt (epoch
-// seconds), status and statusReason (PutTokens, MarkExpired, the check's
+// seconds), refreshTokenExpiresAt (epoch seconds, 0 when the provider did
+// not say), status and statusReason (PutTokens, MarkExpired, the check's
 // ApplyStatusChanges), always with gsi3pk and gsi3sk; lastUsedAt (epoch
 // seconds, TouchLastUsed, which changes neither version nor updatedAt).
 // Whole-item updates carry them over, read with the version they are
@@ -91,7 +96,11 @@
 //     transaction as the connection, its owner edges and its audit entry,
 //     conditioned on not existing (or having expired).
 //   - OAuth registration of a tenant and type: GetItem(T#t#OAUTHCLIENT#type,
-//     CLIENT); put and delete conditioned on its version.
+//     CLIENT); put and delete conditioned on its version. Its secret's
+//     expiry (secretExpiresAt, epoch seconds) and what the check told of it
+//     (secretNotice) file it in gsi3; the check's notice is an UpdateItem
+//     conditioned on the version and entry read that bumps the version, so
+//     an administrator's write based on the version before never erases it.
 //   - Start an authorization: PutItem of the state, attribute_not_exists.
 //     Complete it: DeleteItem conditioned on existing and expiresAtMs later
 //     than now (TTL deletes lazily; the emulator never does), returning the
@@ -111,9 +120,11 @@
 //     outbox events, up to 25 connections per transaction. A run's warning:
 //     PutItem of its SUSP edge marked warned, conditioned on still carrying
 //     the entry read and not being warned, with a ConditionCheck of the
-//     run's version and the outbox event. A failed item is re-filed an hour
-//     later (UpdateItem conditioned on the entry). The checkpoint moves
-//     forward only (PutItem conditioned on a smaller bucket).
+//     run's version and the outbox event. A client secret's notice:
+//     UpdateItem of the registration, with the outbox event. A failed item
+//     is re-filed an hour later (UpdateItem conditioned on the entry). The
+//     checkpoint moves forward only (PutItem conditioned on a smaller
+//     bucket).
 //
 // # Concurrency
 //

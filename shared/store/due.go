@@ -46,19 +46,24 @@ type DueKind string
 const (
 	DueConnection DueKind = "C"
 	DueRun        DueKind = "R"
+	// DueOAuthClient: a tenant's OAuth client registration whose secret
+	// expires; the entry's ID is the connection type.
+	DueOAuthClient DueKind = "O"
 )
 
 const (
-	connDueKind = string(DueConnection)
-	runDueKind  = string(DueRun)
+	connDueKind   = string(DueConnection)
+	runDueKind    = string(DueRun)
+	clientDueKind = string(DueOAuthClient)
 )
 
 // DueProjection lists the attributes gsi3 projects besides the keys
 // (template.yaml's NonKeyAttributes): what the check needs to decide a
-// connection's transition and describe it in an event without reading the
-// item.
+// connection's transition, or a client registration's notice, and describe
+// it in an event without reading the item.
 var DueProjection = []string{"tenant", "id", "type", "name", "kind", "owners", "status", "statusReason", "version",
-	"secretVersion", "tokenExpiresAt", "tokensAt", "passwordExpiresAt"}
+	"secretVersion", "tokenExpiresAt", "tokensAt", "passwordExpiresAt", "refreshTokenExpiresAt",
+	"clientId", "secretExpiresAt", "secretNotice"}
 
 func duePK(b expiry.Bucket) string { return duePrefix + b.String() }
 
@@ -97,19 +102,32 @@ type DueEntry struct {
 	SortKey string
 	// For connection entries, the state the index projects: Tenant, ID,
 	// Type, Name, Kind, Owners, Status, StatusReason, Version,
-	// SecretVersion, TokenExpiresAt (no settings, no secret). It may lag
-	// the item by the index's propagation delay; every write based on it
-	// is conditioned on Version.
+	// SecretVersion, TokenExpiresAt, RefreshTokenExpiresAt (no settings,
+	// no secret). It may lag the item by the index's propagation delay;
+	// every write based on it is conditioned on Version.
 	Conn              connection.Connection
 	PasswordExpiresAt time.Time
 	TokensAt          time.Time
-	pk, sk            string
+	// Client is an OAuth client entry's registration as projected.
+	Client OAuthClientDue
+	pk, sk string
+}
+
+// OAuthClientDue is what the due index projects of a client registration:
+// no secret.
+type OAuthClientDue struct {
+	Type, ClientID  string
+	Version         int64
+	SecretVersion   int64
+	SecretExpiresAt time.Time
+	// Notice is what was announced of this secret's expiry so far.
+	Notice expiry.Notice
 }
 
 // Facts are the entry's facts for the expiry policy, with status.
 func (e *DueEntry) Facts(status connection.Status) expiry.Facts {
 	f := expiry.Facts{Status: status, HasSecret: e.Conn.SecretVersion > 0, PasswordExpiresAt: e.PasswordExpiresAt,
-		TokenExpiresAt: e.Conn.TokenExpiresAt, TokensAt: e.TokensAt}
+		TokenExpiresAt: e.Conn.TokenExpiresAt, TokensAt: e.TokensAt, RefreshTokenExpiresAt: e.Conn.RefreshTokenExpiresAt}
 	if typ, err := connection.Lookup(e.Conn.Type, "type"); err == nil {
 		f.OAuth = typ.AuthMethod.IsOAuth()
 	}
@@ -134,6 +152,10 @@ type dueItem struct {
 	TokenExpiresAt    int64    `dynamodbav:"tokenExpiresAt"`
 	TokensAt          int64    `dynamodbav:"tokensAt"`
 	PasswordExpiresAt int64    `dynamodbav:"passwordExpiresAt"`
+	RefreshExpiresAt  int64    `dynamodbav:"refreshTokenExpiresAt"`
+	ClientID          string   `dynamodbav:"clientId"`
+	SecretExpiresAt   int64    `dynamodbav:"secretExpiresAt"`
+	SecretNotice      string   `dynamodbav:"secretNotice"`
 }
 
 func parseDue(it dueItem) (DueEntry, error) {
@@ -154,11 +176,15 @@ func parseDue(it dueItem) (DueEntry, error) {
 		return DueEntry{}, err
 	}
 	e.Kind, e.Tenant, e.ID = DueKind(parts[1]), parts[2], parts[3]
-	if e.Kind == DueConnection {
+	switch e.Kind {
+	case DueConnection:
 		e.Conn = connection.Connection{Tenant: e.Tenant, ID: e.ID, Type: it.Type, Name: it.Name, Kind: connection.Kind(it.Kind),
 			Owners: it.Owners, Status: connection.Status(it.Status), StatusReason: it.StatusReason, Version: it.Version,
-			SecretVersion: it.SecretVersion, TokenExpiresAt: fromEpoch(it.TokenExpiresAt)}
+			SecretVersion: it.SecretVersion, TokenExpiresAt: fromEpoch(it.TokenExpiresAt), RefreshTokenExpiresAt: fromEpoch(it.RefreshExpiresAt)}
 		e.PasswordExpiresAt, e.TokensAt = fromEpoch(it.PasswordExpiresAt), fromEpoch(it.TokensAt)
+	case DueOAuthClient:
+		e.Client = OAuthClientDue{Type: it.Type, ClientID: it.ClientID, Version: it.Version, SecretVersion: it.SecretVersion,
+			SecretExpiresAt: fromEpoch(it.SecretExpiresAt), Notice: expiry.Notice(it.SecretNotice)}
 	}
 	return e, nil
 }
@@ -216,7 +242,8 @@ func (s *Store) DueEntryOf(r *Record) (DueEntry, bool) {
 	}
 	e, err := parseDue(dueItem{PK: it.PK, SK: it.SK, GSI3PK: it.GSI3PK, GSI3SK: it.GSI3SK, Tenant: it.Tenant, ID: it.ID, Type: it.Type,
 		Name: it.Name, Kind: it.Kind, Owners: it.Owners, Status: it.Status, StatusReason: it.StatusReason, Version: it.Version,
-		SecretVersion: it.SecretVersion, TokenExpiresAt: it.TokenExpiresAt, TokensAt: it.TokensAt, PasswordExpiresAt: it.PasswordExpiresAt})
+		SecretVersion: it.SecretVersion, TokenExpiresAt: it.TokenExpiresAt, TokensAt: it.TokensAt, PasswordExpiresAt: it.PasswordExpiresAt,
+		RefreshExpiresAt: it.RefreshTokenExpiresAt})
 	if err != nil {
 		return DueEntry{}, false
 	}
@@ -469,6 +496,52 @@ func (s *Store) WarnTermination(ctx context.Context, e DueEntry, r *runs.Run, ev
 		return &apperr.Error{Kind: ErrAlreadyWarned.Kind, Code: ErrAlreadyWarned.Code, Message: ErrAlreadyWarned.Message, Err: err}
 	}
 	return fmt.Errorf("store.WarnTermination %s: %w", r.ID, classify(err))
+}
+
+// NoteClientSecret records, once per secret and date, that notice n of a
+// client secret's expiry went out, with its event: an UpdateItem of the
+// registration that sets secretNotice, bumps its version and files it at
+// its next due moment (parked after the last notice), conditioned on the
+// version read and on still carrying the entry read, in one transaction
+// with the outbox event. ErrMovedOn: another check sent it, or an
+// administrator changed the registration meanwhile (it is then filed
+// anew by that write).
+func (s *Store) NoteClientSecret(ctx context.Context, e DueEntry, n expiry.Notice, ev events.Event) error {
+	if e.Kind != DueOAuthClient {
+		return fmt.Errorf("store.NoteClientSecret: entry %s is not an OAuth client", e.SortKey)
+	}
+	gsi3pk, gsi3sk := parkedKeys(clientDueKind, e.Tenant, e.ID)
+	if due, ok := s.policy.ClientSecretDue(e.Client.SecretExpiresAt, n); ok {
+		gsi3pk, gsi3sk = dueKeys(clientDueKind, e.Tenant, e.ID, due, s.now())
+	}
+	upd := expression.Set(expression.Name("secretNotice"), expression.Value(string(n))).
+		Set(expression.Name("version"), expression.Value(e.Client.Version+1)).
+		Set(expression.Name("gsi3pk"), expression.Value(gsi3pk)).
+		Set(expression.Name("gsi3sk"), expression.Value(gsi3sk))
+	cond := expression.AttributeExists(expression.Name("pk")).
+		And(expression.Name("version").Equal(expression.Value(e.Client.Version))).
+		And(expression.Name("gsi3sk").Equal(expression.Value(e.SortKey)))
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return fmt.Errorf("store.NoteClientSecret: %w", err)
+	}
+	items := []types.TransactWriteItem{{Update: &types.Update{
+		TableName: aws.String(s.table), Key: key(e.pk, e.sk),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}}}
+	outbox, err := s.outboxPuts([]events.Event{ev})
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, outbox...)})
+	if err == nil {
+		return nil
+	}
+	if conditionFailedAt(err, 0) {
+		return &apperr.Error{Kind: ErrMovedOn.Kind, Code: ErrMovedOn.Code, Message: ErrMovedOn.Message, Err: err}
+	}
+	return fmt.Errorf("store.NoteClientSecret %s: %w", e.ID, classify(err))
 }
 
 // BulkPut writes connections as whole items with their owner edges, 25 per

@@ -366,3 +366,152 @@ func TestCheckpointAndRefile(t *testing.T) {
 		t.Fatal("a stale refile moved the entry")
 	}
 }
+
+// TestDueIndexRefreshTokenExpiry: a refresh token's expiry is kept beside
+// the access token's, read back, carried by whole-item writes, and files
+// the connection at the window's start (active) or at the expiry
+// (expiring) when that comes before the refresh. A token write decided on
+// a status that moved on is refused.
+func TestDueIndexRefreshTokenExpiry(t *testing.T) {
+	env := stacktest.Start(t)
+	ctx := context.Background()
+	now := env.Clock.Now()
+	newConn(t, env, "t1", "o1")
+	exp, rte := now.Add(8*time.Hour), now.Add(7*24*time.Hour+2*time.Hour)
+	if err := env.Store.PutTokens(ctx, store.TokenWrite{Tenant: "t1", ID: "o1", FromSecretVersion: 0, Secret: seal(t, env, "t1", "o1", 1, `{"accessToken":"a"}`),
+		TokenExpiresAt: exp, RefreshTokenExpiresAt: rte}); err != nil {
+		t.Fatal(err)
+	}
+	window := rte.Add(-7 * 24 * time.Hour) // now+2h, before the refresh at now+6h45m
+	got := due(t, env, window, window)
+	if len(got) != 1 || got[0].ID != "o1" || !got[0].Due.Equal(window) || !got[0].Conn.RefreshTokenExpiresAt.Equal(rte) || got[0].Conn.Status != connection.StatusActive {
+		t.Fatalf("filed for the window: %+v", got)
+	}
+	rec, err := env.Store.Get(ctx, "t1", "o1")
+	if err != nil || !rec.Conn.RefreshTokenExpiresAt.Equal(rte) {
+		t.Fatalf("read back: %v %v", rec.Conn.RefreshTokenExpiresAt, err)
+	}
+	rec.Conn.Name, rec.Conn.Version = "renamed", rec.Conn.Version+1
+	if err := env.Store.Update(ctx, rec, rec.Conn.Version-1, rec.Conn.Owners, store.Changes{}); err != nil {
+		t.Fatal(err)
+	}
+	if got = due(t, env, window, window); len(got) != 1 || got[0].Conn.Name != "renamed" || !got[0].Conn.RefreshTokenExpiresAt.Equal(rte) {
+		t.Fatalf("after a rename: %+v", got)
+	}
+	// The check's transition to expiring files it at the next of its
+	// refresh and the expiry: the refresh.
+	e := got[0]
+	after := e.Conn
+	after.Status, after.Version = connection.StatusExpiring, e.Conn.Version+1
+	errs := env.Store.ApplyStatusChanges(ctx, []store.StatusChange{{Entry: e, To: connection.StatusExpiring, Reason: expiry.ReasonRefreshTokenExpiring,
+		Audit:  connection.AuditEntry{ID: "01E", At: window, Actor: "system:expiry-check", Action: expiry.ActionExpiring, Version: after.Version},
+		Events: []events.Event{events.ForConnection(events.ConnectionExpiring, &after, "01EV", "", expiry.ReasonRefreshTokenExpiring, []string{"status"}, window).WithExpiresAt(rte)}}})
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	refresh := exp.Add(-expiry.DefaultRefreshAhead)
+	if got := due(t, env, refresh, refresh); len(got) != 1 || got[0].Conn.Status != connection.StatusExpiring || !got[0].Due.Equal(refresh) {
+		t.Fatalf("expiring: %+v", got)
+	}
+	// A refresh decided on the active connection it read is refused: the
+	// status moved on (and not the secret).
+	w := store.TokenWrite{Tenant: "t1", ID: "o1", FromSecretVersion: 1, Secret: seal(t, env, "t1", "o1", 2, `{"accessToken":"b"}`),
+		TokenExpiresAt: exp.Add(time.Hour), RefreshTokenExpiresAt: rte, Status: connection.StatusActive, ExpectedStatus: connection.StatusActive}
+	if err := env.Store.PutTokens(ctx, w); !apperr.Is(err, apperr.PreconditionFailed) || errors.Is(err, store.ErrSecretChanged) {
+		t.Fatalf("a token write on a stale status: %v", err)
+	}
+	// Decided again on the expiring connection, it stays expiring and is
+	// filed at its refresh, the expiry kept.
+	w.Status, w.StatusReason, w.ExpectedStatus = connection.StatusExpiring, expiry.ReasonRefreshTokenExpiring, connection.StatusExpiring
+	if err := env.Store.PutTokens(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	got = due(t, env, exp.Add(time.Hour-expiry.DefaultRefreshAhead), exp.Add(time.Hour))
+	if len(got) != 1 || got[0].Conn.Status != connection.StatusExpiring || got[0].Conn.StatusReason != expiry.ReasonRefreshTokenExpiring ||
+		got[0].Conn.SecretVersion != 2 || !got[0].Conn.RefreshTokenExpiresAt.Equal(rte) {
+		t.Fatalf("after a refresh that kept the expiry: %+v", got)
+	}
+	// A refresh token without an expiry: the attribute is set to nothing
+	// (SET 0, not REMOVE), and the connection active.
+	if err := env.Store.PutTokens(ctx, store.TokenWrite{Tenant: "t1", ID: "o1", FromSecretVersion: 2, Secret: seal(t, env, "t1", "o1", 3, `{"accessToken":"c"}`),
+		TokenExpiresAt: exp, ExpectedStatus: connection.StatusExpiring}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := env.Store.Get(ctx, "t1", "o1"); err != nil || !rec.Conn.RefreshTokenExpiresAt.IsZero() || rec.Conn.Status != connection.StatusActive || rec.Conn.StatusReason != "" {
+		t.Fatalf("after a refresh token without an expiry: %+v %v", rec.Conn, err)
+	}
+}
+
+// TestDueIndexOAuthClients: a client registration is filed by its secret's
+// expiry (parked without one), each notice moves it on once, and deleting
+// it leaves the index whole.
+func TestDueIndexOAuthClients(t *testing.T) {
+	env := stacktest.Start(t)
+	ctx := context.Background()
+	now := env.Clock.Now()
+	passwordConn(t, env, "p0", now.Add(-time.Minute)) // due now
+	const typ = "oauth2-generic"
+	c := &store.OAuthClient{Tenant: "t1", Type: typ, ClientID: "crm-app", SecretVersion: 1, Version: 1, TokenURL: "https://idp/token",
+		UpdatedAt: now, UpdatedBy: "root", Secret: seal(t, env, "t1", store.OAuthClientSubject(typ), 1, "client-secret")}
+	if err := env.Store.PutOAuthClient(ctx, c, 0); err != nil {
+		t.Fatal(err)
+	}
+	if pk, sk := rawGSI3(t, env, "T#t1#OAUTHCLIENT#"+typ, "CLIENT"); pk != "DUE#NONE" || sk != "O#t1#"+typ {
+		t.Fatalf("a registration without a secret expiry: %q %q", pk, sk)
+	}
+	exp := now.Add(10 * 24 * time.Hour)
+	window := exp.Add(-7 * 24 * time.Hour)
+	c.Version, c.SecretExpiresAt = 2, exp
+	if err := env.Store.PutOAuthClient(ctx, c, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := due(t, env, window, window)
+	if len(got) != 1 {
+		t.Fatalf("window bucket: %+v", got)
+	}
+	e := got[0]
+	if e.Kind != store.DueOAuthClient || e.Tenant != "t1" || e.ID != typ || !e.Due.Equal(window) ||
+		e.Client != (store.OAuthClientDue{Type: typ, ClientID: "crm-app", Version: 2, SecretVersion: 1, SecretExpiresAt: exp}) {
+		t.Fatalf("entry: %+v", e)
+	}
+	ev := events.ForOAuthClient(events.OAuthClientExpiring, "t1", typ, "crm-app", "01EVC1", "expiring", expiry.ReasonClientSecretExpiring, exp, window)
+	if err := env.Store.NoteClientSecret(ctx, e, expiry.NoticeExpiring, ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Store.NoteClientSecret(ctx, e, expiry.NoticeExpiring, ev); !errors.Is(err, store.ErrMovedOn) {
+		t.Fatalf("the same notice twice: %v", err)
+	}
+	if got := due(t, env, window, exp); len(got) != 0 {
+		t.Fatalf("still in the window's bucket: %+v", got)
+	}
+	got = due(t, env, exp, exp)
+	if len(got) != 1 || got[0].Client.Notice != expiry.NoticeExpiring || got[0].Client.Version != 3 || !got[0].Due.Equal(exp) {
+		t.Fatalf("after the expiring notice: %+v", got)
+	}
+	reg, err := env.Store.GetOAuthClient(ctx, "t1", typ)
+	if err != nil || reg.SecretNotice != expiry.NoticeExpiring || !reg.SecretExpiresAt.Equal(exp) || reg.Version != 3 {
+		t.Fatalf("read back: %+v %v", reg, err)
+	}
+	if pending, err := env.Store.Pending(ctx, 10); err != nil || len(pending) != 1 || pending[0].ID() != "01EVC1" {
+		t.Fatalf("outbox: %+v %v", pending, err)
+	}
+	// The notice bumped the version: a write based on the one before is stale.
+	if err := env.Store.PutOAuthClient(ctx, c, 2); !apperr.Is(err, apperr.PreconditionFailed) {
+		t.Fatalf("a write over the notice: %v", err)
+	}
+	ev = events.ForOAuthClient(events.OAuthClientExpired, "t1", typ, "crm-app", "01EVC2", "expired", expiry.ReasonClientSecretExpired, exp, exp)
+	if err := env.Store.NoteClientSecret(ctx, got[0], expiry.NoticeExpired, ev); err != nil {
+		t.Fatal(err)
+	}
+	if pk, _ := rawGSI3(t, env, "T#t1#OAUTHCLIENT#"+typ, "CLIENT"); pk != "DUE#NONE" {
+		t.Fatalf("after the last notice: %q", pk)
+	}
+	// Deleting the parked registration leaves the index whole.
+	passwordConn(t, env, "p1", now.Add(-time.Minute))
+	if err := env.Store.DeleteOAuthClient(ctx, "t1", typ, 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := due(t, env, now, now); len(got) != 2 || got[0].ID == got[1].ID {
+		t.Fatalf("after deleting a parked registration, now's bucket holds %+v, want p0 and p1", got)
+	}
+}

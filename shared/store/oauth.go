@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/vault"
 )
 
@@ -51,9 +52,16 @@ type OAuthClient struct {
 	// "params" (client_id and client_secret in the form; the default) or
 	// "header" (HTTP Basic).
 	AuthStyle string
-	Version   int64
-	UpdatedAt time.Time
-	UpdatedBy string
+	// SecretExpiresAt is when the client secret expires, as the tenant
+	// administrator said (zero: not said). The registration is filed in
+	// the due index by it.
+	SecretExpiresAt time.Time
+	// SecretNotice is what the expiry check announced of this secret's
+	// expiry; a new secret or date starts again from expiry.NoticeNone.
+	SecretNotice expiry.Notice
+	Version      int64
+	UpdatedAt    time.Time
+	UpdatedBy    string
 }
 
 // SecretBinding is the identity the client secret is sealed to.
@@ -62,28 +70,38 @@ func (c *OAuthClient) SecretBinding() vault.Binding {
 }
 
 type oauthClientItem struct {
-	PK            string    `dynamodbav:"pk"`
-	SK            string    `dynamodbav:"sk"`
-	Tenant        string    `dynamodbav:"tenant"`
-	Type          string    `dynamodbav:"type"`
-	ClientID      string    `dynamodbav:"clientId"`
-	SecretKey     []byte    `dynamodbav:"secretKey,omitempty"`
-	SecretNonce   []byte    `dynamodbav:"secretNonce,omitempty"`
-	SecretCt      []byte    `dynamodbav:"secretCt,omitempty"`
-	SecretVersion int64     `dynamodbav:"secretVersion"`
-	AuthorizeURL  string    `dynamodbav:"authorizeUrl,omitempty"`
-	TokenURL      string    `dynamodbav:"tokenUrl,omitempty"`
-	Scopes        []string  `dynamodbav:"scopes,omitempty"`
-	AuthStyle     string    `dynamodbav:"authStyle,omitempty"`
-	Version       int64     `dynamodbav:"version"`
-	UpdatedAt     time.Time `dynamodbav:"updatedAt"`
-	UpdatedBy     string    `dynamodbav:"updatedBy"`
+	PK            string   `dynamodbav:"pk"`
+	SK            string   `dynamodbav:"sk"`
+	Tenant        string   `dynamodbav:"tenant"`
+	Type          string   `dynamodbav:"type"`
+	ClientID      string   `dynamodbav:"clientId"`
+	SecretKey     []byte   `dynamodbav:"secretKey,omitempty"`
+	SecretNonce   []byte   `dynamodbav:"secretNonce,omitempty"`
+	SecretCt      []byte   `dynamodbav:"secretCt,omitempty"`
+	SecretVersion int64    `dynamodbav:"secretVersion"`
+	AuthorizeURL  string   `dynamodbav:"authorizeUrl,omitempty"`
+	TokenURL      string   `dynamodbav:"tokenUrl,omitempty"`
+	Scopes        []string `dynamodbav:"scopes,omitempty"`
+	AuthStyle     string   `dynamodbav:"authStyle,omitempty"`
+	// SecretExpiresAt: epoch seconds (0: none); SecretNotice: "",
+	// "expiring" or "expired".
+	SecretExpiresAt int64     `dynamodbav:"secretExpiresAt,omitempty"`
+	SecretNotice    string    `dynamodbav:"secretNotice,omitempty"`
+	Version         int64     `dynamodbav:"version"`
+	UpdatedAt       time.Time `dynamodbav:"updatedAt"`
+	UpdatedBy       string    `dynamodbav:"updatedBy"`
+	// The due index: always present, DUE#NONE when nothing is due (see
+	// doc.go: a whole-item write never drops them).
+	GSI3PK string `dynamodbav:"gsi3pk"`
+	GSI3SK string `dynamodbav:"gsi3sk"`
 }
 
 // PutOAuthClient writes a registration: expected 0 creates it (Conflict if
 // one exists), otherwise it replaces the registration at version expected
 // (PreconditionFailed when stale, NotFound when gone). c.Version is written
-// as given; callers set it to expected+1.
+// as given; callers set it to expected+1. It files the registration in the
+// due index by its secret's expiry and the notice sent (parked when
+// nothing is due).
 func (s *Store) PutOAuthClient(ctx context.Context, c *OAuthClient, expected int64) error {
 	if !validKeyPart(c.Tenant) || !validKeyPart(c.Type) {
 		return apperr.InvalidField("type", "invalid_type", "invalid connection type")
@@ -92,7 +110,12 @@ func (s *Store) PutOAuthClient(ctx context.Context, c *OAuthClient, expected int
 		PK: oauthClientPK(c.Tenant, c.Type), SK: skOAuthClient, Tenant: c.Tenant, Type: c.Type, ClientID: c.ClientID,
 		SecretKey: c.Secret.EncryptedKey, SecretNonce: c.Secret.Nonce, SecretCt: c.Secret.Ciphertext, SecretVersion: c.SecretVersion,
 		AuthorizeURL: c.AuthorizeURL, TokenURL: c.TokenURL, Scopes: c.Scopes, AuthStyle: c.AuthStyle,
+		SecretExpiresAt: epoch(c.SecretExpiresAt), SecretNotice: string(c.SecretNotice),
 		Version: c.Version, UpdatedAt: c.UpdatedAt.UTC(), UpdatedBy: c.UpdatedBy,
+	}
+	it.GSI3PK, it.GSI3SK = parkedKeys(clientDueKind, c.Tenant, c.Type)
+	if due, ok := s.policy.ClientSecretDue(c.SecretExpiresAt, c.SecretNotice); ok {
+		it.GSI3PK, it.GSI3SK = dueKeys(clientDueKind, c.Tenant, c.Type, due, s.now())
 	}
 	item, err := marshal(it)
 	if err != nil {
@@ -138,7 +161,8 @@ func (s *Store) GetOAuthClient(ctx context.Context, tenant, typ string) (*OAuthC
 		Tenant: it.Tenant, Type: it.Type, ClientID: it.ClientID,
 		Secret:        vault.Sealed{EncryptedKey: it.SecretKey, Nonce: it.SecretNonce, Ciphertext: it.SecretCt},
 		SecretVersion: it.SecretVersion, AuthorizeURL: it.AuthorizeURL, TokenURL: it.TokenURL, Scopes: it.Scopes,
-		AuthStyle: it.AuthStyle, Version: it.Version, UpdatedAt: it.UpdatedAt, UpdatedBy: it.UpdatedBy,
+		AuthStyle: it.AuthStyle, SecretExpiresAt: fromEpoch(it.SecretExpiresAt), SecretNotice: expiry.Notice(it.SecretNotice),
+		Version: it.Version, UpdatedAt: it.UpdatedAt, UpdatedBy: it.UpdatedBy,
 	}, nil
 }
 

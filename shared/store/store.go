@@ -158,6 +158,9 @@ type connItem struct {
 	TokenExpiresAt int64 `dynamodbav:"tokenExpiresAt,omitempty"`
 	LastUsedAt     int64 `dynamodbav:"lastUsedAt,omitempty"`
 	TokensAt       int64 `dynamodbav:"tokensAt,omitempty"`
+	// RefreshTokenExpiresAt: when the stored refresh token expires, if the
+	// provider said (0 when not).
+	RefreshTokenExpiresAt int64 `dynamodbav:"refreshTokenExpiresAt,omitempty"`
 	// PasswordExpiresAt mirrors settings.passwordExpiresAt (epoch seconds)
 	// for the due index's projection.
 	PasswordExpiresAt int64 `dynamodbav:"passwordExpiresAt,omitempty"`
@@ -182,6 +185,7 @@ func (s *Store) toItem(r *Record) (connItem, error) {
 		Settings: string(settings), SecretVersion: c.SecretVersion,
 		SecretKey: r.Secret.EncryptedKey, SecretNonce: r.Secret.Nonce, SecretCt: r.Secret.Ciphertext,
 		TokenExpiresAt: epoch(c.TokenExpiresAt), LastUsedAt: epoch(c.LastUsedAt), TokensAt: epoch(r.TokensAt),
+		RefreshTokenExpiresAt: epoch(c.RefreshTokenExpiresAt),
 	}
 	facts := expiry.FactsOf(c, r.TokensAt)
 	it.PasswordExpiresAt = epoch(facts.PasswordExpiresAt)
@@ -211,6 +215,7 @@ func fromItem(it connItem) (*Record, error) {
 			Version: it.Version, Status: connection.Status(it.Status), StatusReason: it.StatusReason,
 			SecretFields: it.SecretFields, SecretVersion: it.SecretVersion,
 			TokenExpiresAt: fromEpoch(it.TokenExpiresAt), LastUsedAt: fromEpoch(it.LastUsedAt),
+			RefreshTokenExpiresAt: fromEpoch(it.RefreshTokenExpiresAt),
 		},
 		Secret:   vault.Sealed{EncryptedKey: it.SecretKey, Nonce: it.SecretNonce, Ciphertext: it.SecretCt},
 		TokensAt: fromEpoch(it.TokensAt),

@@ -106,6 +106,18 @@ type TokenWrite struct {
 	// SecretFields names what the token set holds; empty keeps the stored list.
 	SecretFields   []string
 	TokenExpiresAt time.Time
+	// RefreshTokenExpiresAt is when the new refresh token expires (zero:
+	// the provider did not say). Kept beside TokenExpiresAt, in the clear:
+	// the due index files the connection by it.
+	RefreshTokenExpiresAt time.Time
+	// Status and StatusReason are written with the tokens; an empty Status
+	// is active with no reason (a new authorization). A refresh passes the
+	// status it leaves the connection in (expiry.Policy.AfterRefresh).
+	Status       connection.Status
+	StatusReason string
+	// ExpectedStatus, when set, also requires the stored status: the one
+	// Status was decided on.
+	ExpectedStatus connection.Status
 	// ExpectedVersion, when not 0, also requires the connection's version
 	// (needed with Audit, whose entry records the version written).
 	ExpectedVersion int64
@@ -114,11 +126,12 @@ type TokenWrite struct {
 	Events []events.Event
 }
 
-// PutTokens stores new tokens and makes the connection active (status
-// active, no reason), bumping secretVersion and version. A concurrent
-// change of the secret is ErrSecretChanged (and of the version, with
-// ExpectedVersion, PreconditionFailed version_mismatch); a vanished
-// connection is NotFound.
+// PutTokens stores new tokens with the status w says (active, no reason,
+// unless set), bumping secretVersion and version, and files the connection
+// in the due index for its new tokens. A concurrent change of the secret
+// is ErrSecretChanged (and of the version, with ExpectedVersion, or of the
+// status, with ExpectedStatus, PreconditionFailed version_mismatch); a
+// vanished connection is NotFound.
 func (s *Store) PutTokens(ctx context.Context, w TokenWrite) error {
 	if w.Audit != nil && w.ExpectedVersion == 0 {
 		return fmt.Errorf("store.PutTokens: an audited write needs the expected version")
@@ -127,15 +140,20 @@ func (s *Store) PutTokens(ctx context.Context, w TokenWrite) error {
 		return fmt.Errorf("store.PutTokens: events are written with an audited write")
 	}
 	now := s.now()
-	gsi3pk, gsi3sk := s.dueAfterWrite(w.Tenant, w.ID, expiry.Facts{OAuth: true, Status: connection.StatusActive, HasSecret: true,
-		TokenExpiresAt: w.TokenExpiresAt, TokensAt: now})
+	status, reason := w.Status, w.StatusReason
+	if status == "" {
+		status, reason = connection.StatusActive, ""
+	}
+	gsi3pk, gsi3sk := s.dueAfterWrite(w.Tenant, w.ID, expiry.Facts{OAuth: true, Status: status, HasSecret: true,
+		TokenExpiresAt: w.TokenExpiresAt, TokensAt: now, RefreshTokenExpiresAt: w.RefreshTokenExpiresAt})
 	upd := expression.Set(expression.Name("secretKey"), expression.Value(w.Secret.EncryptedKey)).
 		Set(expression.Name("secretNonce"), expression.Value(w.Secret.Nonce)).
 		Set(expression.Name("secretCt"), expression.Value(w.Secret.Ciphertext)).
 		Set(expression.Name("secretVersion"), expression.Value(w.FromSecretVersion+1)).
 		Set(expression.Name("tokenExpiresAt"), expression.Value(epoch(w.TokenExpiresAt))).
-		Set(expression.Name("status"), expression.Value(string(connection.StatusActive))).
-		Set(expression.Name("statusReason"), expression.Value("")).
+		Set(expression.Name("refreshTokenExpiresAt"), expression.Value(epoch(w.RefreshTokenExpiresAt))).
+		Set(expression.Name("status"), expression.Value(string(status))).
+		Set(expression.Name("statusReason"), expression.Value(reason)).
 		Set(expression.Name("updatedAt"), expression.Value(now.UTC())).
 		Set(expression.Name("tokensAt"), expression.Value(now.Unix())).
 		Set(expression.Name("gsi3pk"), expression.Value(gsi3pk)).
@@ -146,6 +164,9 @@ func (s *Store) PutTokens(ctx context.Context, w TokenWrite) error {
 	}
 	cond := expression.AttributeExists(expression.Name("pk")).
 		And(expression.Name("secretVersion").Equal(expression.Value(w.FromSecretVersion)))
+	if w.ExpectedStatus != "" {
+		cond = cond.And(expression.Name("status").Equal(expression.Value(string(w.ExpectedStatus))))
+	}
 	if w.ExpectedVersion != 0 {
 		upd = upd.Set(expression.Name("version"), expression.Value(w.ExpectedVersion+1))
 		cond = cond.And(expression.Name("version").Equal(expression.Value(w.ExpectedVersion)))
