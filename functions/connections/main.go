@@ -9,4 +9,4 @@ import (
 	"github.com/connmgr/connmgr/shared/app"
 )
 
-func main() { lambda.Start(app.Main(app.FnConnections)) }
+func main() { lambda.Start(app.Main(app.FnConnections, (*app.App).Connections)) }

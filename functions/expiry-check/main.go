@@ -8,4 +8,4 @@ import (
 	"github.com/connmgr/connmgr/shared/app"
 )
 
-func main() { lambda.Start(app.Main(app.FnExpiryCheck)) }
+func main() { lambda.Start(app.Main(app.FnExpiryCheck, (*app.App).ExpiryCheckFunction)) }

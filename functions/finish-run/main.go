@@ -8,4 +8,4 @@ import (
 	"github.com/connmgr/connmgr/shared/app"
 )
 
-func main() { lambda.Start(app.Main(app.FnFinishRun)) }
+func main() { lambda.Start(app.Main(app.FnFinishRun, (*app.App).FinishRun)) }

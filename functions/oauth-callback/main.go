@@ -9,4 +9,4 @@ import (
 	"github.com/connmgr/connmgr/shared/app"
 )
 
-func main() { lambda.Start(app.Main(app.FnOAuthCallback)) }
+func main() { lambda.Start(app.Main(app.FnOAuthCallback, (*app.App).OAuthCallback)) }

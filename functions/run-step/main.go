@@ -9,4 +9,4 @@ import (
 	"github.com/connmgr/connmgr/shared/app"
 )
 
-func main() { lambda.Start(app.Main(app.FnRunStep)) }
+func main() { lambda.Start(app.Main(app.FnRunStep, (*app.App).RunStep)) }

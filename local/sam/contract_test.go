@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -649,4 +651,59 @@ func TestContractExpiryCheck(t *testing.T) {
 	if !found {
 		t.Errorf("the table has no index %s", store.IndexDue)
 	}
+}
+
+// (j) Each main hands Main its own function's builder: the one
+// app.BuilderOf names for the folder, so a main can neither serve another
+// function nor link more than its function uses.
+func TestContractMains(t *testing.T) {
+	tmpl, fns := load(t)
+	call := regexp.MustCompile(`app\.Main\(app\.(Fn\w+), \(\*app\.App\)\.(\w+)\)`)
+	for _, f := range fns {
+		src, err := os.ReadFile(filepath.Join(tmpl.Root, "functions", f.Folder, "main.go"))
+		if err != nil {
+			t.Errorf("%s: %v", f.LogicalID, err)
+			continue
+		}
+		m := call.FindSubmatch(src)
+		if m == nil {
+			t.Errorf("functions/%s/main.go does not call app.Main(app.Fn..., (*app.App).Builder)", f.Folder)
+			continue
+		}
+		b, ok := app.BuilderOf(f.Folder)
+		if !ok {
+			t.Errorf("app.BuilderOf(%q) is missing", f.Folder)
+			continue
+		}
+		want := goruntime.FuncForPC(reflect.ValueOf(b).Pointer()).Name()
+		if !strings.HasSuffix(want, ".(*App)."+string(m[2])) {
+			t.Errorf("functions/%s/main.go passes (*app.App).%s; app.BuilderOf(%q) is %s", f.Folder, m[2], f.Folder, want)
+		}
+		if fnConst := appFunctionConstant(string(m[1])); fnConst != f.Folder {
+			t.Errorf("functions/%s/main.go configures app.%s (%q)", f.Folder, m[1], fnConst)
+		}
+	}
+}
+
+// appFunctionConstant is the value of the app.Fn* constant named name.
+func appFunctionConstant(name string) string {
+	for _, fn := range app.Functions() {
+		if "Fn"+strings.ReplaceAll(cases(fn), "-", "") == name {
+			return fn
+		}
+	}
+	return ""
+}
+
+// cases turns "run-step" into "Run-Step".
+func cases(s string) string {
+	parts := strings.Split(s, "-")
+	for i, p := range parts {
+		if p == "oauth" {
+			parts[i] = "OAuth"
+			continue
+		}
+		parts[i] = strings.ToUpper(p[:1]) + p[1:]
+	}
+	return strings.Join(parts, "-")
 }

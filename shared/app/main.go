@@ -7,16 +7,17 @@ import (
 )
 
 // Main builds function's application from the process environment, once
-// per cold start, and returns its Lambda handler. A configuration error
-// ends the process: Lambda reports the failed init and retries a fresh
-// environment.
-func Main(function string) any {
+// per cold start, and returns the Lambda handler build makes of it (the
+// function's own builder, such as (*App).Resolve, so its binary links only
+// what it uses). A configuration error ends the process: Lambda reports
+// the failed init and retries a fresh environment.
+func Main(function string, build func(*App) (any, error)) any {
 	cfg, err := LoadConfig(function, os.Getenv)
 	if err == nil {
 		var a *App
 		if a, err = New(context.Background(), cfg, Options{}); err == nil {
 			var h any
-			if h, err = a.Handler(function); err == nil {
+			if h, err = build(a); err == nil {
 				return h
 			}
 		}
