@@ -324,3 +324,34 @@ func (r *Request) IfMatch() (int64, error) {
 	}
 	return v, nil
 }
+
+// Page size bounds of every list route.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 100
+)
+
+// PageLimit reads the limit query parameter of a list route.
+func (r *Request) PageLimit() (int, error) {
+	v := r.Query("limit")
+	if v == "" {
+		return DefaultPageSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxPageSize {
+		return 0, apperr.InvalidField("limit", "invalid_limit", "limit must be between 1 and %d", MaxPageSize)
+	}
+	return n, nil
+}
+
+// Page answers one page of a list: {"items": [...], "nextCursor": "..."}.
+func Page[T any](items []T, next string) Response {
+	if items == nil {
+		items = []T{}
+	}
+	body := map[string]any{"items": items}
+	if next != "" {
+		body["nextCursor"] = next
+	}
+	return JSON(http.StatusOK, body)
+}

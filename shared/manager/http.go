@@ -3,7 +3,7 @@ package manager
 import (
 	"context"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,26 +123,8 @@ func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Re
 	return withETag(http.StatusOK, &rec.Conn), nil
 }
 
-// Page limits for list endpoints.
-const (
-	defaultPage = 50
-	maxPage     = 100
-)
-
-func pageLimit(r *httpapi.Request) (int, error) {
-	v := r.Query("limit")
-	if v == "" {
-		return defaultPage, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxPage {
-		return 0, apperr.InvalidField("limit", "invalid_limit", "limit must be between 1 and %d", maxPage)
-	}
-	return n, nil
-}
-
 func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	limit, err := pageLimit(r)
+	limit, err := r.PageLimit()
 	if err != nil {
 		return httpapi.Response{}, err
 	}
@@ -157,7 +139,7 @@ func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.R
 	default:
 		return httpapi.Response{}, apperr.InvalidField("scope", "invalid_scope", "scope must be tenant, siteCollection, site or personal")
 	}
-	if f.Status != "" && !contains(connection.Statuses, f.Status) {
+	if f.Status != "" && !slices.Contains(connection.Statuses, f.Status) {
 		return httpapi.Response{}, apperr.InvalidField("status", "invalid_status", "status must be one of active, pending_authorization, expiring, expired, error")
 	}
 	conns, next, err := s.List(ctx, r.Caller, f)
@@ -168,20 +150,7 @@ func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.R
 	for i, c := range conns {
 		items[i] = NewView(c)
 	}
-	body := map[string]any{"items": items}
-	if next != "" {
-		body["nextCursor"] = next
-	}
-	return httpapi.JSON(http.StatusOK, body), nil
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return httpapi.Page(items, next), nil
 }
 
 func (s *Service) handleUpdate(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
@@ -246,7 +215,7 @@ func (s *Service) handleDelete(ctx context.Context, r *httpapi.Request) (httpapi
 }
 
 func (s *Service) handleAudit(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	limit, err := pageLimit(r)
+	limit, err := r.PageLimit()
 	if err != nil {
 		return httpapi.Response{}, err
 	}
@@ -254,12 +223,5 @@ func (s *Service) handleAudit(ctx context.Context, r *httpapi.Request) (httpapi.
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	if entries == nil {
-		entries = []connection.AuditEntry{}
-	}
-	body := map[string]any{"items": entries}
-	if next != "" {
-		body["nextCursor"] = next
-	}
-	return httpapi.JSON(http.StatusOK, body), nil
+	return httpapi.Page(entries, next), nil
 }

@@ -1,16 +1,15 @@
 package resolver_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/local/stacktest"
 	"github.com/connmgr/connmgr/shared/connection"
@@ -27,30 +26,12 @@ const redirectURI = "https://connmgr.example.test/oauth/callback"
 // localHTTP may reach the provider on loopback.
 var localHTTP = oauth.NewHTTPClient(oauth.HTTPOptions{AllowPrivateNetworks: true})
 
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type fixture struct {
 	env  *stacktest.Env
 	idp  *oauthprovider.Provider
 	auth *oauth.Authorizer
 	cb   *oauth.Callback
-	logs *logBuffer
+	logs *logbuf.Buffer
 	ids  atomic.Int64
 	// res is the default instance.
 	res   *resolver.Resolver
@@ -63,7 +44,7 @@ func newFixture(t testing.TB) *fixture { return newFixtureWith(t, oauthprovider.
 // the stack's).
 func newFixtureWith(t testing.TB, opts oauthprovider.Options) *fixture {
 	t.Helper()
-	f := &fixture{env: stacktest.Start(t), logs: &logBuffer{}}
+	f := &fixture{env: stacktest.Start(t), logs: &logbuf.Buffer{}}
 	var err error
 	opts.Now = f.env.Clock.Now
 	f.idp, err = oauthprovider.Start(opts)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -229,14 +228,11 @@ func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Re
 }
 
 func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	f := ListFilter{Status: runs.Status(r.Query("status")), Cursor: r.Query("cursor"), Limit: 50}
-	if v := r.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return httpapi.Response{}, apperr.InvalidField("limit", "invalid_limit", "limit must be between 1 and 100")
-		}
-		f.Limit = n
+	limit, err := r.PageLimit()
+	if err != nil {
+		return httpapi.Response{}, err
 	}
+	f := ListFilter{Status: runs.Status(r.Query("status")), Cursor: r.Query("cursor"), Limit: limit}
 	if f.Status != "" && !slices.Contains(runs.Statuses, f.Status) {
 		return httpapi.Response{}, apperr.InvalidField("status", "invalid_status", "status must be running, suspended, succeeded, failed or terminated")
 	}
@@ -248,11 +244,7 @@ func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.R
 	for i, run := range list {
 		items[i] = NewRunView(run)
 	}
-	body := map[string]any{"items": items}
-	if next != "" {
-		body["nextCursor"] = next
-	}
-	return httpapi.JSON(http.StatusOK, body), nil
+	return httpapi.Page(items, next), nil
 }
 
 func (s *Service) handleResume(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
