@@ -7,7 +7,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: dev test test-go lint vet fmt-check asl-validate build bench deploy clean tools
+.PHONY: dev test test-go lint vet fmt-check asl-validate build bench fuzz deploy clean tools
 
 dev: ## run the whole system locally on http://127.0.0.1:3000 (PORT overrides)
 	$(GO) run ./local/cmd/dev
@@ -36,6 +36,17 @@ fmt-check:
 
 bench: ## Go benchmarks, side by side in one run
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+# Fuzz targets: their seed corpora run in `make test`; `make fuzz` searches
+# each for FUZZTIME (Go allows one fuzz target per run).
+FUZZTIME ?= 30s
+FUZZ_TARGETS := shared/identity:FuzzCanonicalPath shared/identity:FuzzParseList \
+	shared/httpapi:FuzzDecodeJSON shared/httpapi:FuzzMatch shared/connection:FuzzCredentialErrors
+fuzz: ## run every fuzz target for FUZZTIME
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/; \
+	done
 
 build: ## every function's arm64 bootstrap in bin/<function>/bootstrap
 	@set -e; for f in $(FUNCTIONS); do \

@@ -84,10 +84,15 @@ func ParseList(raw string) []string {
 		return nil
 	}
 	if strings.HasPrefix(raw, "[") && strings.HasSuffix(raw, "]") {
-		if f := strings.Fields(raw[1 : len(raw)-1]); len(f) > 0 {
-			return f
+		// API Gateway separates with ASCII spaces only; other Unicode
+		// spaces belong to the values.
+		var out []string
+		for _, v := range strings.Split(raw[1:len(raw)-1], " ") {
+			if v != "" {
+				out = append(out, v)
+			}
 		}
-		return nil
+		return out
 	}
 	return []string{raw}
 }
@@ -105,7 +110,7 @@ func CanonicalPath(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") || p == "/" {
 		return "", apperr.E(apperr.Invalid, "invalid_path", "a site path must start with / and name at least one segment")
 	}
-	if len(p) > 1024 {
+	if len(p) > maxPath {
 		return "", apperr.E(apperr.Invalid, "invalid_path", "a site path is at most 1024 characters")
 	}
 	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
@@ -119,8 +124,17 @@ func CanonicalPath(p string) (string, error) {
 		}
 		segs[i] = strings.ToLower(url.PathEscape(dec))
 	}
-	return "/" + strings.Join(segs, "/"), nil
+	out := "/" + strings.Join(segs, "/")
+	// The bound is on the canonical form, so a canonical path always
+	// canonicalizes to itself.
+	if len(out) > maxPath {
+		return "", apperr.E(apperr.Invalid, "invalid_path", "a site path is at most 1024 characters")
+	}
+	return out, nil
 }
+
+// maxPath bounds a canonical site path.
+const maxPath = 1024
 
 // InCollection reports whether site equals collection or lies inside it.
 // Both must be canonical.

@@ -1,0 +1,70 @@
+package httpapi
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/connmgr/connmgr/shared/apperr"
+)
+
+// FuzzDecodeJSON: any body is either decoded or refused with a 4xx whose
+// message never repeats what the body held (it may hold a password).
+func FuzzDecodeJSON(f *testing.F) {
+	for _, s := range []string{`{"name":"x","credentials":{"password":"CANARY-fz"}}`, `{"name":5}`, `[1]`, `{"name":"x"}{}`, `{"colour":"CANARY-fz"}`, `{"credentials":{"password":7}}`, ``, `{`} {
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, body string, b64 bool) {
+		r := &Request{APIGatewayV2HTTPRequest: events.APIGatewayV2HTTPRequest{
+			Headers: map[string]string{"content-type": "application/json"}, Body: body, IsBase64Encoded: b64,
+		}}
+		var v struct {
+			Name        string            `json:"name"`
+			Credentials map[string]string `json:"credentials"`
+		}
+		err := r.DecodeJSON(&v)
+		if err == nil {
+			return
+		}
+		e := ErrorBody(apperr.As(err))
+		msg := e["error"].(map[string]string)["message"] + e["error"].(map[string]string)["field"]
+		for _, secret := range []string{"CANARY-fz"} {
+			if strings.Contains(body, secret) && strings.Contains(msg, secret) {
+				t.Fatalf("error repeats the body: %q for %q", msg, body)
+			}
+		}
+		if st := apperr.As(err).Kind.Status(); st < 400 || st >= 500 {
+			t.Fatalf("status %d for bad input %q", st, body)
+		}
+	})
+}
+
+// FuzzMatch: matching never panics and only ever picks a route of the
+// request's method whose literal segments equal the path's.
+func FuzzMatch(f *testing.F) {
+	routes := []string{"GET /connections", "GET /connections/{id}", "GET /connections/{id}/audit", "POST /runs/{id}/resume", "GET /static/{proxy+}"}
+	for _, s := range []string{"/connections/abc", "/connections//audit", "/static/a/b", "/runs/%zz/resume", "/"} {
+		f.Add("GET", s)
+	}
+	f.Fuzz(func(t *testing.T, method, path string) {
+		key, params, ok := Match(routes, method, path)
+		if !ok {
+			return
+		}
+		m, p, _ := strings.Cut(key, " ")
+		if m != method {
+			t.Fatalf("%s %s matched %s", method, path, key)
+		}
+		for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+			if !strings.HasPrefix(seg, "{") && !strings.Contains(path, seg) {
+				t.Fatalf("%s matched %s without its literal %q", path, key, seg)
+			}
+		}
+		for name, v := range params {
+			if v == "" && !strings.HasSuffix(name, "+") {
+				t.Fatalf("%s matched %s with an empty %s", path, key, name)
+			}
+		}
+	})
+}
