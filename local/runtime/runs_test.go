@@ -163,8 +163,11 @@ func TestRunsSuspendResumeTerminate(t *testing.T) {
 		t.Fatalf("suspension: %+v", v.Suspension)
 	}
 
-	// A manual resume of the unfixed run suspends it again.
-	w.member.expect(w.member.do("POST", "/runs/"+id+"/resume", nil, nil), 202, "manual resume")
+	// A manual resume of the unfixed run suspends it again; one sent with
+	// an ETag the run has moved past is refused.
+	etag := w.member.do("GET", "/runs/"+id, nil, nil).header.Get("ETag")
+	w.member.expect(w.member.do("POST", "/runs/"+id+"/resume", nil, map[string]string{"If-Match": `"1"`}), 412, "resume with a stale ETag")
+	w.member.expect(w.member.do("POST", "/runs/"+id+"/resume", nil, map[string]string{"If-Match": etag}), 202, "manual resume")
 	v = waitRun(t, w.member, id, func(v runView) bool {
 		return v.Status == "suspended" && v.Steps[0].Result != nil && v.Steps[0].Result.Attempts == 2
 	})

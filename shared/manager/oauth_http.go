@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/oauth"
 )
@@ -74,6 +75,9 @@ func (s *Service) handlePutClient(ctx context.Context, r *httpapi.Request) (http
 }
 
 func (s *Service) handleDeleteClient(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	if !connection.CanManageOAuthClients(r.Caller) {
+		return httpapi.Response{}, apperr.E(apperr.Forbidden, "forbidden", "only tenant administrators manage OAuth clients")
+	}
 	ifMatch, err := r.IfMatch()
 	if err != nil {
 		return httpapi.Response{}, err

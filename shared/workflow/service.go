@@ -305,7 +305,7 @@ func (s *Service) resume(ctx context.Context, tenant, id, by, reason string, ifM
 		}
 		return []events.Event{s.event(events.RunResumed, r, reason)}, nil
 	})
-	if apperr.Is(err, apperr.PreconditionFailed) {
+	if apperr.Is(err, apperr.PreconditionFailed) && !errors.Is(err, errStale) {
 		// Lost every race: someone else changed the run each time.
 		return nil, apperr.E(apperr.Conflict, "run_not_suspended", "the run changed concurrently")
 	}
