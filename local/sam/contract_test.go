@@ -251,6 +251,18 @@ func sampleEnv(name string) string {
 	return "x"
 }
 
+// loadsWith loads fn's configuration with name set to value and every
+// other variable to its sample.
+func loadsWith(fn, name, value string) error {
+	_, err := app.LoadConfig(fn, func(n string) string {
+		if n == name {
+			return value
+		}
+		return sampleEnv(n)
+	})
+	return err
+}
+
 // checkEnvValue checks what a known variable refers to.
 func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 	t.Helper()
@@ -280,12 +292,7 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 		for _, v := range append(p.AllowedValues, p.Default) {
 			fn := map[string]string{app.EnvTargetNetworks: app.FnResolve, app.EnvAutoResume: app.FnResumeRuns}[name]
 			if s, _ := v.(string); s != "" && fn != "" {
-				if _, err := app.LoadConfig(fn, func(n string) string {
-					if n == name {
-						return s
-					}
-					return sampleEnv(n)
-				}); err != nil {
+				if err := loadsWith(fn, name, s); err != nil {
 					t.Errorf("parameter %s allows %q, which LoadConfig rejects: %v", param, s, err)
 				}
 			}
@@ -304,12 +311,7 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 		}
 		def, _ := p.Default.(string)
 		for _, v := range []string{def, strconv.Itoa(int(*p.MinValue)), strconv.Itoa(int(*p.MaxValue))} {
-			if _, err := app.LoadConfig(app.FnExpiryCheck, func(n string) string {
-				if n == name {
-					return v
-				}
-				return sampleEnv(n)
-			}); err != nil {
+			if err := loadsWith(app.FnExpiryCheck, name, v); err != nil {
 				t.Errorf("parameter %s allows %q, which LoadConfig rejects: %v", param, v, err)
 			}
 		}

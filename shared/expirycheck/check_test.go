@@ -248,21 +248,7 @@ func TestOverlappingChecks(t *testing.T) {
 	// Seven hours on: the access tokens expire within the refresh lead time;
 	// the passwords' windows have opened.
 	w.env.Clock.Advance(7 * time.Hour)
-	var wg sync.WaitGroup
-	reports := make([]expirycheck.Report, 2)
-	for i := range 2 {
-		c := w.check(nil, resolver.NewClient(w.resolveFunction(), "ResolveFunction"))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := c.Run(w.ctx())
-			if err != nil {
-				t.Error(err)
-			}
-			reports[i] = r
-		}()
-	}
-	wg.Wait()
+	reports := w.overlappingChecks(t, 2)
 	t.Logf("overlapping checks: %s | %s", reports[0], reports[1])
 	if n := w.idp.Calls("refresh_token") - before; n != 10 {
 		t.Errorf("%d refresh calls for 10 due OAuth connections", n)

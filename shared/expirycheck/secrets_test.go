@@ -190,21 +190,7 @@ func TestRefreshTokenOverlappingChecks(t *testing.T) {
 	w.idp.SetDelay(20 * time.Millisecond)
 	before := w.idp.Calls("refresh_token")
 	w.env.Clock.Advance(7 * time.Hour)
-	var wg sync.WaitGroup
-	reports := make([]expirycheck.Report, 2)
-	for i := range 2 {
-		c := w.check(nil, resolver.NewClient(w.resolveFunction(), "ResolveFunction"))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := c.Run(w.ctx())
-			if err != nil {
-				t.Error(err)
-			}
-			reports[i] = r
-		}()
-	}
-	wg.Wait()
+	reports := w.overlappingChecks(t, 2)
 	t.Logf("overlapping checks: %s | %s", reports[0], reports[1])
 	if got := w.idp.Calls("refresh_token") - before; got != n {
 		t.Errorf("%d refresh calls for %d connections", got, n)

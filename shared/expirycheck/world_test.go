@@ -300,3 +300,25 @@ func (w *world) audit(id string) []connection.Action {
 	slices.Reverse(out)
 	return out
 }
+
+// overlappingChecks runs n checks at once, each with its own resolver
+// client, and returns their reports.
+func (w *world) overlappingChecks(t *testing.T, n int) []expirycheck.Report {
+	t.Helper()
+	var wg sync.WaitGroup
+	reports := make([]expirycheck.Report, n)
+	for i := range n {
+		c := w.check(nil, resolver.NewClient(w.resolveFunction(), "ResolveFunction"))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.Run(w.ctx())
+			if err != nil {
+				t.Error(err)
+			}
+			reports[i] = r
+		}()
+	}
+	wg.Wait()
+	return reports
+}

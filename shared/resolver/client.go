@@ -45,9 +45,14 @@ func (c *Client) call(ctx context.Context, req Request, out any) error {
 		return apperr.Wrap(apperr.Unavailable, ErrResolverUnavailable.Code, ErrResolverUnavailable.Message, err)
 	}
 	if res.FunctionError != nil {
-		// The payload of a function error names its type; it never holds a secret.
+		// Keep only the error's type: its message is the function's free
+		// text, and nothing the resolver says may carry a secret onward.
+		var fe struct {
+			ErrorType string `json:"errorType"`
+		}
+		_ = json.Unmarshal(res.Payload, &fe)
 		return apperr.Wrap(apperr.Unavailable, ErrResolverUnavailable.Code, ErrResolverUnavailable.Message,
-			fmt.Errorf("resolve function error %s: %s", aws.ToString(res.FunctionError), res.Payload))
+			fmt.Errorf("resolve function error %s (%s)", aws.ToString(res.FunctionError), fe.ErrorType))
 	}
 	if err := json.Unmarshal(res.Payload, out); err != nil {
 		return apperr.Wrap(apperr.Unavailable, ErrResolverUnavailable.Code, ErrResolverUnavailable.Message, errors.New("resolve function answered malformed JSON"))

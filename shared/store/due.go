@@ -484,11 +484,7 @@ func (s *Store) WarnTermination(ctx context.Context, e DueEntry, r *runs.Run, ev
 		TableName: aws.String(s.table), Key: key(runPK(r.Tenant, r.ID), skRun),
 		ConditionExpression: rc.Condition(), ExpressionAttributeNames: rc.Names(), ExpressionAttributeValues: rc.Values(),
 	}}
-	outbox, err := s.outboxPuts([]events.Event{ev})
-	if err != nil {
-		return err
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{edge, check}, outbox...)})
+	err = s.transact(ctx, []types.TransactWriteItem{edge, check}, []events.Event{ev})
 	if err == nil {
 		return nil
 	}
@@ -530,11 +526,7 @@ func (s *Store) NoteClientSecret(ctx context.Context, e DueEntry, n expiry.Notic
 		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 	}}}
-	outbox, err := s.outboxPuts([]events.Event{ev})
-	if err != nil {
-		return err
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, outbox...)})
+	err = s.transact(ctx, items, []events.Event{ev})
 	if err == nil {
 		return nil
 	}

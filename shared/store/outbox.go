@@ -51,6 +51,18 @@ func (s *Store) outboxPuts(evs []events.Event) ([]types.TransactWriteItem, error
 	return out, nil
 }
 
+// transact writes items and the outbox entries of evs in one transaction;
+// its error is the transaction's, for the caller to read the cancellation
+// reasons of its own items (the outbox entries come after them).
+func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem, evs []events.Event) error {
+	outbox, err := s.outboxPuts(evs)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, outbox...)})
+	return err
+}
+
 // Pending lists up to limit events still in the outbox, oldest first.
 func (s *Store) Pending(ctx context.Context, limit int) ([]events.Event, error) {
 	kc := expression.Key("gsi1pk").Equal(expression.Value(outboxPartition))

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/connmgr/connmgr/shared/apperr"
@@ -169,11 +168,7 @@ func (s *Store) CreateRun(ctx context.Context, r *runs.Run, evs ...events.Event)
 		}
 		items = append(items, ti)
 	}
-	outbox, err := s.outboxPuts(evs)
-	if err != nil {
-		return err
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, outbox...)})
+	err = s.transact(ctx, items, evs)
 	if conditionFailedAt(err, 0) {
 		return apperr.Wrap(apperr.Conflict, "run_exists", "a run with this id already exists", err)
 	}
@@ -234,11 +229,7 @@ func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCon
 		}
 		items = append(items, ti)
 	}
-	outbox, err := s.outboxPuts(evs)
-	if err != nil {
-		return err
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, outbox...)})
+	err = s.transact(ctx, items, evs)
 	if conditionFailedAt(err, 0) {
 		return apperr.Wrap(apperr.PreconditionFailed, "run_changed", "the run changed concurrently", err)
 	}

@@ -397,12 +397,7 @@ func (s *Store) Create(ctx context.Context, r *Record, audit connection.AuditEnt
 			return err
 		}
 	}
-	outbox, err := s.outboxPuts(evs)
-	if err != nil {
-		return err
-	}
-	items = append(items, outbox...)
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = s.transact(ctx, items, evs)
 	if err == nil {
 		return nil
 	}
@@ -492,11 +487,7 @@ func (s *Store) Update(ctx context.Context, next *Record, expected int64, prevOw
 		}
 		items = append(items, ti)
 	}
-	outbox, err := s.outboxPuts(ch.Events)
-	if err != nil {
-		return err
-	}
-	return s.commit(ctx, "store.Update", c.Tenant, c.ID, append(items, outbox...))
+	return s.commit(ctx, "store.Update", c.Tenant, c.ID, items, ch.Events)
 }
 
 // Delete removes a connection at the expected version with its owner edges,
@@ -520,15 +511,11 @@ func (s *Store) Delete(ctx context.Context, r *Record, expected int64, audit con
 		return err
 	}
 	items = append(items, ti)
-	outbox, err := s.outboxPuts(evs)
-	if err != nil {
-		return err
-	}
-	return s.commit(ctx, "store.Delete", c.Tenant, c.ID, append(items, outbox...))
+	return s.commit(ctx, "store.Delete", c.Tenant, c.ID, items, evs)
 }
 
-func (s *Store) commit(ctx context.Context, op, tenant, id string, items []types.TransactWriteItem) error {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+func (s *Store) commit(ctx context.Context, op, tenant, id string, items []types.TransactWriteItem, evs []events.Event) error {
+	err := s.transact(ctx, items, evs)
 	if err == nil {
 		return nil
 	}

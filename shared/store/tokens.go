@@ -192,11 +192,7 @@ func (s *Store) PutTokens(ctx context.Context, w TokenWrite) error {
 		if audit, err = s.put(toAuditItem(w.Tenant, w.ID, *w.Audit), nil); err != nil {
 			return err
 		}
-		outbox, oerr := s.outboxPuts(w.Events)
-		if oerr != nil {
-			return oerr
-		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{{Update: u}, audit}, outbox...)})
+		err = s.transact(ctx, []types.TransactWriteItem{{Update: u}, audit}, w.Events)
 	}
 	if err == nil {
 		return nil
@@ -278,12 +274,7 @@ func (s *Store) MarkExpired(ctx context.Context, m ExpiredMark) error {
 		return err
 	}
 	items = append(items, audit)
-	outbox, err := s.outboxPuts(m.Events)
-	if err != nil {
-		return err
-	}
-	items = append(items, outbox...)
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = s.transact(ctx, items, m.Events)
 	if err == nil {
 		return nil
 	}
