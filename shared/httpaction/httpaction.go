@@ -4,8 +4,8 @@
 //
 // Credentials never go to another host: the URL is the connection's base
 // URL joined with a path, redirects to another host are not followed, and
-// targets on loopback, private or link-local addresses are refused unless
-// the deployment allows them. Whatever the target answers is scrubbed of the
+// the address dialled, after DNS, must pass shared/netguard's rule for the
+// deployment's networks. Whatever the target answers is scrubbed of the
 // credential values before it is kept.
 package httpaction
 
@@ -21,8 +21,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/connmgr/connmgr/shared/netguard"
 )
 
 // Credential authenticates a request. Secrets lists the values it sends
@@ -68,23 +69,18 @@ const MaxBody = 64 << 10
 // keptHeaders are the response headers kept with a run.
 var keptHeaders = []string{"Content-Type", "Content-Length", "ETag", "Last-Modified", "Location", "Retry-After", "Request-Id", "X-Request-Id"}
 
-// Networks says which target addresses are allowed besides public ones.
-type Networks string
+// Networks says which target addresses are allowed besides public ones;
+// the rule is netguard's.
+type Networks = netguard.Networks
 
 const (
-	PublicOnly Networks = "public"   // AWS default
-	Loopback   Networks = "loopback" // make dev: local test servers
-	Private    Networks = "private"  // loopback, private and link-local too
+	PublicOnly = netguard.PublicOnly // AWS default
+	Loopback   = netguard.Loopback   // make dev: local test servers
+	Private    = netguard.Private    // loopback, private and link-local too
 )
 
 // ParseNetworks reads the TARGET_NETWORKS setting.
-func ParseNetworks(s string) (Networks, error) {
-	switch n := Networks(s); n {
-	case PublicOnly, Loopback, Private:
-		return n, nil
-	}
-	return "", fmt.Errorf("httpaction: target networks must be public, loopback or private, not %q", s)
-}
+func ParseNetworks(s string) (Networks, error) { return netguard.ParseNetworks(s) }
 
 // Client performs actions.
 type Client struct {
@@ -92,7 +88,7 @@ type Client struct {
 }
 
 // ErrTargetNotAllowed is returned (wrapped) when the target's address is refused.
-var ErrTargetNotAllowed = errors.New("target address not allowed")
+var ErrTargetNotAllowed = netguard.ErrNotAllowed
 
 // New returns a Client that refuses addresses outside allowed and gives up
 // on a request after timeout.
@@ -101,17 +97,7 @@ func New(allowed Networks, timeout time.Duration) *Client {
 		Timeout: 5 * time.Second,
 		// Checked on the address actually dialled, after DNS: a name that
 		// resolves to a private address is refused too.
-		Control: func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip := net.ParseIP(host)
-			if ip == nil || !permitted(ip, allowed) {
-				return fmt.Errorf("%w: %s", ErrTargetNotAllowed, host)
-			}
-			return nil
-		},
+		Control: netguard.Control(allowed),
 	}
 	transport := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -137,27 +123,6 @@ func New(allowed Networks, timeout time.Duration) *Client {
 }
 
 var errTooManyRedirects = errors.New("too many redirects")
-
-func permitted(ip net.IP, allowed Networks) bool {
-	switch {
-	case ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast():
-		return false
-	case ip.IsLoopback():
-		return allowed == Loopback || allowed == Private
-	case ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || isSharedOrReserved(ip):
-		return allowed == Private
-	}
-	return true
-}
-
-// isSharedOrReserved covers carrier-grade NAT (100.64/10, also where some
-// metadata services live) and the IPv4 "this network" block.
-func isSharedOrReserved(ip net.IP) bool {
-	if v4 := ip.To4(); v4 != nil {
-		return v4[0] == 100 && v4[1]&0xc0 == 64 || v4[0] == 0
-	}
-	return false
-}
 
 func sameOrigin(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"syscall"
 	"time"
+
+	"github.com/connmgr/connmgr/shared/netguard"
 )
 
 // HTTPOptions shape the client that talks to token endpoints.
@@ -15,9 +16,9 @@ type HTTPOptions struct {
 	// Timeout of one request; default DefaultHTTPTimeout.
 	Timeout time.Duration
 	// AllowPrivateNetworks lets the client reach loopback, private and
-	// link-local addresses: only for the local provider of `make dev` and
-	// tests. In AWS a registration must not turn the Lambda into a proxy
-	// to internal addresses.
+	// link-local addresses (netguard.Private): only for the local provider
+	// of `make dev` and tests. In AWS a registration must not turn the
+	// Lambda into a proxy to internal addresses.
 	AllowPrivateNetworks bool
 }
 
@@ -26,25 +27,24 @@ type HTTPOptions struct {
 var ErrRedirect = errors.New("oauth: the token endpoint redirected; redirects are not followed")
 
 // NewHTTPClient returns the client for token endpoints: a timeout, no
-// redirects, and (unless allowed) no connections to non-public addresses,
-// checked on the address actually dialled, after DNS resolution.
+// redirects, and no connections to addresses netguard refuses (public only,
+// or netguard.Private with AllowPrivateNetworks), checked on the address
+// actually dialled, after DNS resolution.
 func NewHTTPClient(o HTTPOptions) *http.Client {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultHTTPTimeout
 	}
-	dialer := &net.Dialer{Timeout: o.Timeout}
-	if !o.AllowPrivateNetworks {
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("oauth: cannot check address %q: %w", address, err)
-			}
-			if a := ap.Addr().Unmap(); !a.IsGlobalUnicast() || a.IsPrivate() {
-				return fmt.Errorf("oauth: token endpoint address %s is not public", a)
-			}
-			return nil
-		}
+	networks, refused := netguard.PublicOnly, "oauth: token endpoint address is not public: %w"
+	if o.AllowPrivateNetworks {
+		networks, refused = netguard.Private, "oauth: token endpoint address is not allowed, even with private networks: %w"
 	}
+	check := netguard.Control(networks)
+	dialer := &net.Dialer{Timeout: o.Timeout, Control: func(network, address string, c syscall.RawConn) error {
+		if err := check(network, address, c); err != nil {
+			return fmt.Errorf(refused, err)
+		}
+		return nil
+	}}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = dialer.DialContext
 	tr.Proxy = nil
