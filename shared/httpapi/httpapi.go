@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -238,14 +239,18 @@ func (r *Request) RawBody() ([]byte, error) {
 	return b, nil
 }
 
-// DecodeJSON reads a JSON object body into v: application/json only (415),
-// at most MaxBodyBytes (413), no unknown fields, no trailing data (400 with
-// the field where one is known).
+// DecodeJSON reads a JSON object body into v: application/json in UTF-8
+// only (415), at most MaxBodyBytes (413); valid UTF-8, no key twice at any
+// depth, every key of a struct spelled exactly as its field, no unknown
+// fields, no trailing data (400 with the field where one is known).
 func (r *Request) DecodeJSON(v any) error {
 	ct := r.Header("content-type")
-	mt, _, err := mime.ParseMediaType(ct)
+	mt, params, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		return apperr.E(apperr.UnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return apperr.E(apperr.UnsupportedMediaType, "unsupported_charset", "send the body in UTF-8 (charset=utf-8, or no charset)")
 	}
 	b, err := r.RawBody()
 	if err != nil {
@@ -253,6 +258,15 @@ func (r *Request) DecodeJSON(v any) error {
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return apperr.E(apperr.Invalid, "malformed_json", "the body is empty: send a JSON object")
+	}
+	if err := checkEncoding(b); err != nil {
+		return err
+	}
+	// Syntax errors first, as the decoder below reports them; then keys.
+	if json.Valid(b) {
+		if err := checkKeys(b, reflect.TypeOf(v)); err != nil {
+			return jsonError(err)
+		}
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
