@@ -49,7 +49,7 @@ type Availability struct {
 
 // Limits on what a connection may hold.
 const (
-	MaxNameLength = 200
+	MaxNameLength = 128
 	MaxOwners     = 20
 	MaxUserIDLen  = 256
 )

@@ -54,6 +54,20 @@ func TestBadInput(t *testing.T) {
 		{"wrong content type", valid, map[string]string{"Content-Type": "text/plain"}, 415, "unsupported_media_type", ""},
 		{"oversize", strings.Replace(valid, `"name":"n"`, `"name":"`+strings.Repeat("n", 70<<10)+`"`, 1), nil, 413, "body_too_large", ""},
 		{"bad idempotency key", valid, map[string]string{"Idempotency-Key": "has space"}, 400, "invalid_idempotency_key", "Idempotency-Key"},
+		// Keys are exact and single; the body is UTF-8 (invalid bytes: httpapi's tests).
+		{"key in another case", strings.Replace(valid, `"kind"`, `"KIND"`, 1), nil, 400, "unknown_field", "KIND"},
+		{"nested key in another case", strings.Replace(valid, `"kind":"shared"`, `"kind":"shared","availability":{"Scope":"tenant"}`, 1), nil, 400, "unknown_field", "availability.Scope"},
+		{"duplicate key", strings.Replace(valid, `"name":"n"`, `"name":"n","name":"m"`, 1), nil, 400, "duplicate_key", "name"},
+		{"duplicate setting", strings.Replace(valid, `"baseUrl"`, `"baseUrl":"https://y.example.com","baseUrl"`, 1), nil, 400, "duplicate_key", "settings.baseUrl"},
+		{"duplicate credential", strings.Replace(valid, `"password":"p"`, `"password":"p","password":"q"`, 1), nil, 400, "duplicate_key", "credentials.password"},
+		{"escaped lone surrogate", strings.Replace(valid, `"name":"n"`, `"name":"n\udc00"`, 1), nil, 400, "invalid_utf8", ""},
+		{"latin-1 charset", valid, map[string]string{"Content-Type": "application/json; charset=ISO-8859-1"}, 415, "unsupported_charset", ""},
+		// Names.
+		{"name too long", strings.Replace(valid, `"name":"n"`, `"name":"`+strings.Repeat("n", 129)+`"`, 1), nil, 400, "too_long", "name"},
+		{"name with a bidi override", strings.Replace(valid, `"name":"n"`, `"name":"pay\u202eroll"`, 1), nil, 400, "invalid_value", "name"},
+		{"name with a bidi isolate", strings.Replace(valid, `"name":"n"`, `"name":"pay\u2067roll"`, 1), nil, 400, "invalid_value", "name"},
+		{"name of zero-width characters", strings.Replace(valid, `"name":"n"`, `"name":"\u200b\u200d\ufeff"`, 1), nil, 400, "invalid_value", "name"},
+		{"name with a control character", strings.Replace(valid, `"name":"n"`, `"name":"a\u0007b"`, 1), nil, 400, "invalid_value", "name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -124,6 +124,7 @@ func (s *Service) Create(ctx context.Context, caller identity.Caller, in CreateI
 	if err != nil {
 		return Created{}, err
 	}
+	in.Name = name // the idempotency fingerprint covers the name as stored
 	typ, err := connection.Lookup(in.Type, "type")
 	if err != nil {
 		return Created{}, err
@@ -602,18 +603,9 @@ func (s *Service) audit(caller identity.Caller, action connection.Action, versio
 	return connection.AuditEntry{ID: s.newID(), At: s.now().UTC(), Actor: caller.User, Action: action, Version: version, Changes: changes, Details: details}
 }
 
-func validName(n string) (string, error) {
-	n = strings.TrimSpace(n)
-	switch {
-	case n == "":
-		return "", apperr.InvalidField("name", "required", "name is required")
-	case len([]rune(n)) > connection.MaxNameLength:
-		return "", apperr.InvalidField("name", "too_long", "name is at most %d characters", connection.MaxNameLength)
-	case strings.ContainsFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return "", apperr.InvalidField("name", "invalid_value", "name may not contain control characters")
-	}
-	return n, nil
-}
+// validName is the connection name rule (connection.ValidName): the
+// name returned is the one to store.
+func validName(n string) (string, error) { return connection.ValidName(n) }
 
 func validIdempotencyKey(k string) error {
 	if len(k) > 255 || strings.ContainsFunc(k, func(r rune) bool { return r <= 0x20 || r >= 0x7f || r == '#' }) {
