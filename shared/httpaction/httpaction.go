@@ -5,8 +5,13 @@
 // Credentials never go to another host: the URL is the connection's base
 // URL joined with a path, redirects to another host are not followed, and
 // the address dialled, after DNS, must pass shared/netguard's rule for the
-// deployment's networks. Whatever the target answers is scrubbed of the
-// credential values before it is kept.
+// deployment's networks.
+//
+// What it must never do: keep any form of a credential value. Whatever the
+// target answers is scrubbed of every form of every credential value
+// (scrub.go says which forms) and then checked; a part still holding one is
+// withheld whole (Result.Withheld). Reason is a fixed vocabulary; a
+// returned error whose text holds a form is replaced by a fixed one.
 package httpaction
 
 import (
@@ -26,9 +31,11 @@ import (
 	"github.com/connmgr/connmgr/shared/netguard"
 )
 
-// Credential authenticates a request. Secrets lists the values it sends
-// (in every encoding it sends them) so a response echoing them back can be
-// scrubbed.
+// Credential authenticates a request. Secrets lists every value it sends
+// that is secret, raw and each field once, of any length: a Basic
+// credential's username and password (not the pair, not its base64), a
+// token, a key. Do derives the encoded forms (see forms) so that a response
+// echoing them back in any of them can be scrubbed.
 type Credential interface {
 	Apply(req *http.Request) error
 	Secrets() []string
@@ -53,14 +60,19 @@ const (
 	Failed     = "failed"
 )
 
-// Result is what the target answered, classified. Body holds the response
-// when it is JSON within MaxBody bytes.
+// Result is what the target answered, classified and scrubbed of the
+// credential. Body holds the response, re-encoded compact, when it is JSON
+// within MaxBody bytes.
 type Result struct {
 	Outcome string
 	Reason  string
 	Status  int
 	Headers map[string]string
 	Body    json.RawMessage
+	// Withheld names the parts of the answer not kept because a form of a
+	// credential value was left in them after scrubbing: "body" and
+	// "header:<Name>" (a name from keptHeaders).
+	Withheld []string
 }
 
 // MaxBody caps the response body kept with a run.
@@ -150,9 +162,10 @@ func Target(base, path string, query map[string]string) (*url.URL, error) {
 // Do performs req. A returned error means the action could not be attempted
 // (a bad base URL); everything the target did is in the Result.
 func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
+	sc := newScrubber(req.Credential.Secrets())
 	u, err := Target(req.BaseURL, req.Path, req.Query)
 	if err != nil {
-		return Result{}, err
+		return Result{}, sc.err(err)
 	}
 	var body io.Reader
 	if len(req.Body) > 0 {
@@ -160,7 +173,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
 	}
 	hreq, err := http.NewRequestWithContext(ctx, req.Method, u.String(), body)
 	if err != nil {
-		return Result{}, fmt.Errorf("httpaction: build request: %w", err)
+		return Result{}, sc.err(fmt.Errorf("httpaction: build request: %w", err))
 	}
 	for k, v := range req.Headers {
 		hreq.Header.Set(k, v)
@@ -170,7 +183,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
 	}
 	hreq.Header.Set("User-Agent", "connmgr-http-action/1")
 	if err := req.Credential.Apply(hreq); err != nil {
-		return Result{}, fmt.Errorf("httpaction: apply credential: %w", err)
+		return Result{}, sc.err(fmt.Errorf("httpaction: apply credential: %w", err))
 	}
 	resp, err := c.http.Do(hreq)
 	if err != nil {
@@ -180,14 +193,19 @@ func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
 	res := Result{Status: resp.StatusCode, Headers: map[string]string{}}
 	for _, h := range keptHeaders {
 		if v := resp.Header.Get(h); v != "" {
-			res.Headers[h] = scrub(v, req.Credential.Secrets())
+			if kept, ok := sc.text(v); ok {
+				res.Headers[h] = kept
+			} else {
+				res.Withheld = append(res.Withheld, "header:"+h)
+			}
 		}
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err == nil && len(raw) <= MaxBody && json.Valid(raw) && len(bytes.TrimSpace(raw)) > 0 {
-		res.Body = json.RawMessage(scrub(string(raw), req.Credential.Secrets()))
-		if !json.Valid(res.Body) {
-			res.Body = nil
+		if body, ok := sc.body(raw); !ok {
+			res.Withheld = append(res.Withheld, "body")
+		} else if len(body) <= MaxBody {
+			res.Body = body
 		}
 	}
 	res.Outcome, res.Reason = classifyStatus(resp.StatusCode)
@@ -225,15 +243,4 @@ func classifyError(err error) Result {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// scrub replaces every credential value in s, so a target that echoes the
-// request back cannot make a secret part of a run record.
-func scrub(s string, secrets []string) string {
-	for _, v := range secrets {
-		if len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	return s
 }

@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -185,17 +184,18 @@ func (c Credential) MarshalJSON() ([]byte, error) {
 	}{w, secret.Redacted})
 }
 
-// Secrets lists the secret values the credential sends, in every encoding
-// it sends them, so whatever a target echoes back can be scrubbed.
+// Secrets lists every secret value the credential sends, raw, each field
+// once and whatever its length: username and password, the access token, the
+// API key. httpaction derives the encoded forms (the Basic header's base64
+// of "username:password" among them) to scrub what a target echoes back.
 func (c *Credential) Secrets() []string {
-	var out []string
 	switch c.Kind {
 	case KindBasic:
-		out = append(out, c.password.Reveal(), base64.StdEncoding.EncodeToString([]byte(c.username.Reveal()+":"+c.password.Reveal())))
+		return []string{c.username.Reveal(), c.password.Reveal()}
 	case KindBearer:
-		out = append(out, c.accessToken.Reveal())
+		return []string{c.accessToken.Reveal()}
 	case KindAPIKey:
-		out = append(out, c.apiKey.Reveal())
+		return []string{c.apiKey.Reveal()}
 	}
-	return out
+	return nil
 }
