@@ -48,6 +48,13 @@ type Env struct {
 // the test ends.
 func Start(t testing.TB, function string) *Env {
 	t.Helper()
+	return StartWith(t, function, nil)
+}
+
+// StartWith is Start with the configuration adjusted by adjust (nil: as
+// Start), for example to deploy with public target networks only.
+func StartWith(t testing.TB, function string, adjust func(*app.Config)) *Env {
+	t.Helper()
 	tmpl, err := sam.LoadFromWorkingDir()
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +81,9 @@ func Start(t testing.TB, function string) *Env {
 		// Requests that reach the resolver are tested on the whole runtime (local/runtime).
 		OAuthRedirectURI: "http://127.0.0.1:3000/oauth/callback", ResolveFunction: "ResolveFunction",
 		TargetNetworks: httpaction.Loopback, EventBusName: "EventBus", EventsEndpoint: bsrv.URL}
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	e.EventsURL, e.cfg = bsrv.URL, cfg
 	e.App, err = app.New(ctx, cfg, app.Options{
 		AWS: &stack.AWS, Now: e.Clock.Now, LogOutput: e.Logs,

@@ -21,6 +21,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/connmgr/connmgr/shared/authpage"
+	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/expirycheck"
@@ -250,6 +251,7 @@ func (a *App) connectionsRouter() (*httpapi.Router, error) {
 		Store: a.table(), Sealer: sealer, Authorizer: authz,
 		Clients: oauth.NewRegistry(a.table(), sealer, oauth.RegistryOptions{Now: a.now, AllowLoopbackHTTP: a.cfg.LocalNetworks()}),
 		Tester:  a.resolverClient(), Events: a.outbox(), Now: a.now, NewID: a.ids, Expiry: a.policy(),
+		Settings: connection.SettingsPolicy{AllowHTTP: a.cfg.LocalNetworks()},
 	}).Routes(rt)
 	return rt, nil
 }

@@ -61,9 +61,9 @@ type Type struct {
 func (t *Type) SecretFields() []string { return t.secretFields }
 
 const (
-	urlSchema      = `{"type": "string", "format": "uri", "pattern": "^https?://[^/?#]+", "maxLength": 2048}`
-	expirySchema   = `{"type": "string", "format": "date-time", "description": "When the password expires (RFC 3339); the expiry check warns owners before."}`
-	pathSchema     = `{"type": "string", "pattern": "^/", "maxLength": 1024, "description": "A path on the connection's own host used by the connection test."}`
+	urlSchema      = `{"type": "string", "format": "uri", "pattern": "^https?://[^/?#]+", "maxLength": 2048, "description": "An absolute URL without user info or fragment; https unless the deployment allows local target networks."}`
+	expirySchema   = `{"type": "string", "format": "date-time", "description": "When the password expires (RFC 3339, 2000-01-01 to 9999-12-31); the expiry check warns owners before."}`
+	pathSchema     = `{"type": "string", "pattern": "^/", "maxLength": 1024, "description": "A path on the connection's own host used by the connection test; no '.' or '..' segment, raw or percent-encoded."}`
 	scopesSchema   = `{"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 256}, "maxItems": 50}`
 	secretString   = `{"type": "string", "minLength": 1, "maxLength": 4096, "writeOnly": true}`
 	usernameSchema = `{"type": "string", "minLength": 1, "maxLength": 256, "writeOnly": true}`
@@ -235,9 +235,10 @@ func Lookup(id, field string) (*Type, error) {
 	return nil, apperr.InvalidField(field, "unknown_type", "unknown connection type %q", truncate(id, 64))
 }
 
-// ValidateSettings checks settings against the type's schema.
+// ValidateSettings checks settings as CheckSettings does under the
+// strictest policy (https only).
 func (t *Type) ValidateSettings(settings map[string]any) error {
-	return validate(t.settings, "settings", settings, false)
+	return t.CheckSettings(settings, SettingsPolicy{})
 }
 
 // ValidateCredentials checks credentials against the type's schema. Error

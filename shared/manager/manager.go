@@ -79,6 +79,9 @@ type Deps struct {
 	// change or new credentials end an expiring or expired state, as the
 	// expiry check would (zero: expiry.DefaultPolicy).
 	Expiry expiry.Policy
+	// Settings is the deployment's policy on settings, for create and
+	// update (zero: the strictest, https only).
+	Settings connection.SettingsPolicy
 }
 
 // Service manages connections.
@@ -92,12 +95,13 @@ type Service struct {
 	now        func() time.Time
 	newID      func() string
 	expiry     expiry.Policy
+	settings   connection.SettingsPolicy
 }
 
 // New returns a Service.
 func New(d Deps) *Service {
 	return &Service{store: d.Store, sealer: d.Sealer, authorizer: d.Authorizer, clients: d.Clients, tester: d.Tester, events: d.Events, now: d.Now, newID: d.NewID,
-		expiry: d.Expiry.WithDefaults()}
+		expiry: d.Expiry.WithDefaults(), settings: d.Settings}
 }
 
 // CreateInput is the body of POST /connections.
@@ -136,7 +140,7 @@ func (s *Service) Create(ctx context.Context, caller identity.Caller, in CreateI
 	if err != nil {
 		return Created{}, err
 	}
-	if err := typ.ValidateSettings(in.Settings); err != nil {
+	if err := typ.CheckSettings(in.Settings, s.settings); err != nil {
 		return Created{}, err
 	}
 	if err := typ.ValidateCredentials(in.Credentials); err != nil {
@@ -379,7 +383,7 @@ func (s *Service) Update(ctx context.Context, caller identity.Caller, id string,
 		if in.Settings != nil {
 			next, changed := mergePatch(c.Settings, in.Settings)
 			if len(changed) > 0 {
-				if err := typ.ValidateSettings(next); err != nil {
+				if err := typ.CheckSettings(next, s.settings); err != nil {
 					return nil, err
 				}
 				c.Settings = next

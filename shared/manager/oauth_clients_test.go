@@ -34,6 +34,8 @@ func TestOAuthClientSecretExpiryRoutes(t *testing.T) {
 		{"not a date", "next spring", "invalid_format"},
 		{"not a string", 1767225600, "invalid_type"},
 		{"in the past", now.Add(-time.Minute).Format(time.RFC3339), "invalid_value"},
+		{"the zero time", "0001-01-01T00:00:00Z", "out_of_range"},
+		{"the Unix epoch", "1970-01-01T00:00:00Z", "out_of_range"},
 	} {
 		r := env.Do(apitest.Request{Method: "PUT", Path: path, Caller: admin, Body: body("CANARY-client-secret", bad.expiresAt)})
 		if r.Status != 400 || r.ErrorCode() != bad.code || r.ErrorField() != "clientSecretExpiresAt" {

@@ -165,6 +165,11 @@ func TestRegistrySecretExpiry(t *testing.T) {
 		{"a date only", str("2030-01-01"), "invalid_format"},
 		{"in the past", date(now.Add(-time.Hour)), "invalid_value"},
 		{"now", date(now), "invalid_value"},
+		// Placeholders are refused, never taken for "no expiry".
+		{"the zero time", str("0001-01-01T00:00:00Z"), "out_of_range"},
+		{"the Unix epoch", str("1970-01-01T00:00:00Z"), "out_of_range"},
+		{"before 2000", str("1999-12-31T23:59:59Z"), "out_of_range"},
+		{"after 9999 in UTC", str("9999-12-31T23:30:00-01:00"), "out_of_range"},
 	} {
 		_, err := f.registry.Put(ctx, f.admin, typ, in("s1", bad.exp), 0)
 		if e := apperr.As(err); e.Kind != apperr.Invalid || e.Field != "clientSecretExpiresAt" || e.Code != bad.code {

@@ -245,7 +245,9 @@ func (r *Registry) Delete(ctx context.Context, caller identity.Caller, typeID st
 }
 
 // secretExpiry reads clientSecretExpiresAt: given reports it was sent
-// (a zero time then clears the date). Seconds are kept, as stored.
+// (a zero time then clears the date; only "" clears it, never a
+// placeholder date such as 0001-01-01 or 1970-01-01, which
+// connection.ValidTimestamp refuses). Seconds are kept, as stored.
 func secretExpiry(v *string) (t time.Time, given bool, err error) {
 	if v == nil {
 		return time.Time{}, false, nil
@@ -254,10 +256,10 @@ func secretExpiry(v *string) (t time.Time, given bool, err error) {
 	if raw == "" {
 		return time.Time{}, true, nil
 	}
-	if t, err = time.Parse(time.RFC3339, raw); err != nil || len(raw) > 64 {
-		return time.Time{}, false, apperr.InvalidField("clientSecretExpiresAt", "invalid_format", "clientSecretExpiresAt must be an RFC 3339 date-time, e.g. 2027-03-01T00:00:00Z")
+	if t, err = connection.ValidTimestamp("clientSecretExpiresAt", raw); err != nil {
+		return time.Time{}, false, err
 	}
-	return t.UTC().Truncate(time.Second), true, nil
+	return t.Truncate(time.Second), true, nil
 }
 
 func (r *Registry) validate(typ *connection.Type, in *ClientInput) error {

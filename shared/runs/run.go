@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/identity"
 )
 
@@ -177,8 +178,8 @@ func ValidateSteps(steps []Step, extraReserved ...string) error {
 			return apperr.InvalidField(at+".input.method", "invalid_method", "method must be one of %s", strings.Join(methods, ", "))
 		}
 		if !strings.HasPrefix(in.Path, "/") || strings.HasPrefix(in.Path, "//") || len(in.Path) > MaxPathLen ||
-			strings.ContainsAny(in.Path, "?#\\\x00\r\n") || slices.Contains(strings.Split(in.Path, "/"), "..") {
-			return apperr.InvalidField(at+".input.path", "invalid_path", "path must start with / and hold no query, fragment, backslash or '..' segment")
+			strings.ContainsAny(in.Path, "?#\\\x00\r\n") || connection.HasDotSegment(in.Path) {
+			return apperr.InvalidField(at+".input.path", "invalid_path", "path must start with / and hold no query, fragment, backslash or '.' or '..' segment (raw or percent-encoded)")
 		}
 		if len(in.Headers) > MaxHeaders {
 			return apperr.InvalidField(at+".input.headers", "too_many_headers", "at most %d headers", MaxHeaders)
