@@ -1,16 +1,23 @@
 package runtime_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/expiry"
 )
 
 // waitEvents polls the bus until n events of detailType whose detail
@@ -57,6 +64,26 @@ func (w *runsWorld) startSteps(t *testing.T, steps ...map[string]any) string {
 	return v.ID
 }
 
+// poison writes a connection item of contoso straight into the table, past
+// the API and the store (as a bad import would), due at due in the index
+// the expiry check reads; its version is not a number, so its entry does
+// not decode. It has no list index attributes: only the check meets it.
+func (w *runsWorld) poison(t *testing.T, id string, due time.Time) {
+	t.Helper()
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	item := map[string]types.AttributeValue{
+		"pk": s("T#contoso#C#" + id), "sk": s("CONN"),
+		"gsi3pk": s("DUE#" + expiry.BucketOf(due).String()), "gsi3sk": s(expiry.DueKey(due) + "#C#contoso#" + id),
+		"tenant": s("contoso"), "id": s(id), "type": s("http-basic"), "name": s("Imported"), "kind": s("shared"),
+		"owners": &types.AttributeValueMemberL{Value: []types.AttributeValue{s("alice")}}, "status": s("active"),
+		"version": s("one"), "settings": s("{not json"),
+		"passwordExpiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(due.Add(7*24*time.Hour).Unix(), 10)},
+	}
+	if _, err := w.rt.Stack.DynamoDBClient().PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(w.rt.Stack.TableName), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func get(conn, path string) map[string]any {
 	return map[string]any{"id": "get", "action": "http.request", "connection": conn, "input": map[string]any{"method": "GET", "path": path}}
 }
@@ -75,7 +102,10 @@ func get(conn, path string) map[string]any {
 //     Connection Recovered, and the run resumes and succeeds (auto-resume);
 //   - a run suspended 9 days: Run Termination Approaching, once; the
 //     password expiring meanwhile: Connection Expired; new credentials:
-//     Connection Recovered, and that run resumes and succeeds.
+//     Connection Recovered, and that run resumes and succeeds;
+//   - a connection item written straight into the table that the check
+//     cannot read, due with the password: Connection Check Failed, once,
+//     though every later check retries it, and nothing else held up.
 func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 	w := newRunsWorld(t)
 	w.canaries = append(w.canaries, "CANARY-expiry-pw-3")
@@ -89,6 +119,9 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 	w.admin.expect(r, 201, "create A")
 	var a struct{ ID string }
 	decode(t, r, &a)
+	// P: an unreadable connection, due with A.
+	const poisoned = "01POISONED0000000000000000"
+	w.poison(t, poisoned, t0.Add(30*time.Minute))
 	// N: a target that answers 404 to everything.
 	notFound := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusNotFound) }))
 	defer notFound.Close()
@@ -130,6 +163,7 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 	w.rt.OAuth.Fail(oauthprovider.Failure{Grant: "refresh_token", Status: http.StatusBadRequest, Code: "invalid_grant", Description: "revoked"})
 	w.advance(t, time.Hour+time.Minute)
 	waitEvents(t, w, events.ConnectionExpiring, a.ID, 1)
+	waitEvents(t, w, events.ConnectionCheckFailed, poisoned, 1)
 	waitEvents(t, w, events.OAuthClientExpiring, "oauth2-generic", 1)
 	waitEvents(t, w, events.ConnectionRefreshFailed, o.ID, 1)
 	waitEvents(t, w, events.ConnectionExpired, o.ID, 1)
@@ -185,6 +219,7 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 		{events.ConnectionExpiring, a.ID}, {events.ConnectionExpired, a.ID}, {events.ConnectionRefreshFailed, o.ID},
 		{events.ConnectionExpired, o.ID}, {events.RunTerminationApproaching, rt2},
 		{events.OAuthClientExpiring, "oauth2-generic"}, {events.OAuthClientExpired, "oauth2-generic"},
+		{events.ConnectionCheckFailed, poisoned},
 	} {
 		got := waitEvents(t, w, c.detailType, c.id, 1)
 		ids := map[string]bool{}

@@ -68,6 +68,8 @@ func (e Event) Marshal() (string, error) {
 func Decode(detailType, detail string) (Event, error) {
 	var d any
 	switch {
+	case detailType == ConnectionCheckFailed:
+		d = &CheckFailedDetail{}
 	case strings.HasPrefix(detailType, "Run "):
 		d = &RunDetail{}
 	case strings.HasPrefix(detailType, "OAuth Client "):

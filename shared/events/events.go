@@ -2,8 +2,9 @@
 // its EventBridge bus, and the publisher.
 //
 // Every event has source "connmgr", a detail-type from the catalogue and a
-// detail carrying ids, owners (connection events; run events name the
-// run's owner, OAuth client events are for the tenant's administrators),
+// detail carrying ids, owners (connection events, where readable: see
+// CheckFailedDetail; run events name the run's owner, OAuth client events
+// are for the tenant's administrators),
 // reason codes and timestamps with a schema version: never a secret. Events are written to the outbox in the same
 // transaction as the change they report and published after it commits, so
 // a failed PutEvents is retried later and never loses or undoes the change.
@@ -43,6 +44,7 @@ const (
 	ConnectionExpired         = "Connection Expired"
 	ConnectionRefreshFailed   = "Connection Refresh Failed"
 	ConnectionRecovered       = "Connection Recovered"
+	ConnectionCheckFailed     = "Connection Check Failed"
 	RunSuspended              = "Run Suspended"
 	RunResumed                = "Run Resumed"
 	RunTerminated             = "Run Terminated"
@@ -56,7 +58,7 @@ const (
 // Catalogue lists every detail type.
 var Catalogue = []string{
 	ConnectionCreated, ConnectionUpdated, ConnectionDeleted, ConnectionExpiring, ConnectionExpired,
-	ConnectionRefreshFailed, ConnectionRecovered,
+	ConnectionRefreshFailed, ConnectionRecovered, ConnectionCheckFailed,
 	RunSuspended, RunResumed, RunTerminated, RunSucceeded, RunFailed, RunTerminationApproaching,
 	OAuthClientExpiring, OAuthClientExpired,
 }
@@ -64,7 +66,7 @@ var Catalogue = []string{
 // Event is one event before publication.
 type Event struct {
 	DetailType string
-	Detail     any // *ConnectionDetail, *RunDetail or *OAuthClientDetail
+	Detail     any // *ConnectionDetail, *CheckFailedDetail, *RunDetail or *OAuthClientDetail
 }
 
 // ConnectionDetail is the detail of every Connection event.
@@ -130,6 +132,8 @@ func (e Event) ID() string {
 		return d.EventID
 	case *OAuthClientDetail:
 		return d.EventID
+	case *CheckFailedDetail:
+		return d.EventID
 	}
 	return ""
 }
@@ -143,6 +147,8 @@ func (e Event) Tenant() string {
 		return d.Tenant
 	case *OAuthClientDetail:
 		return d.Tenant
+	case *CheckFailedDetail:
+		return d.Tenant
 	}
 	return ""
 }
@@ -155,6 +161,8 @@ func (e Event) At() time.Time {
 	case *RunDetail:
 		return d.At
 	case *OAuthClientDetail:
+		return d.At
+	case *CheckFailedDetail:
 		return d.At
 	}
 	return time.Time{}

@@ -39,13 +39,19 @@ func TestEveryDetailTypeHasASchema(t *testing.T) {
 		if doc.AdditionalProperties == nil || *doc.AdditionalProperties {
 			t.Errorf("%s admits properties it does not list: a secret could ride along", events.SchemaFile(dt))
 		}
-		for _, f := range []string{"schemaVersion", "eventId", "tenant", "status", "at"} {
+		required := []string{"schemaVersion", "eventId", "tenant", "status", "at"}
+		switch {
+		case dt == events.ConnectionCheckFailed:
+			// Its connection may not decode: no status, no owners to
+			// promise; what failed and when it is retried instead.
+			required = []string{"schemaVersion", "eventId", "tenant", "connectionId", "reason", "retryAt", "at"}
+		case strings.HasPrefix(dt, "Connection "):
+			required = append(required, "owners")
+		}
+		for _, f := range required {
 			if !slices.Contains(doc.Required, f) {
 				t.Errorf("%s does not require %s", events.SchemaFile(dt), f)
 			}
-		}
-		if strings.HasPrefix(dt, "Connection ") && !slices.Contains(doc.Required, "owners") {
-			t.Errorf("%s does not require owners", events.SchemaFile(dt))
 		}
 	}
 	slices.Sort(want)
@@ -104,6 +110,11 @@ func TestBuildersValidate(t *testing.T) {
 		events.ForRun(events.RunTerminationApproaching, run(runs.StatusSuspended, true), "01EV17", "", at),
 		events.ForOAuthClient(events.OAuthClientExpiring, "contoso", "oauth2-generic", "crm-app", "01EV18", "expiring", "client_secret_expiring", pe, at),
 		events.ForOAuthClient(events.OAuthClientExpired, "contoso", "oauth2-generic", "crm-app", "01EV19", "expired", "client_secret_expired", pe, at),
+		// Of an entry that did not decode (tenant and id only), and of one
+		// that did.
+		events.ForCheckFailure("contoso", "01HZCONN", nil, "01EV20", "unreadable_item", at, at.Add(time.Hour), at),
+		events.ForCheckFailure("contoso", "01HZCONN", oauthConn(connection.StatusActive), "01EV21", "refresh_failed", at, at.Add(time.Hour), at),
+		events.ForCheckFailure("contoso", "01HZCONN", conn(connection.StatusActive), "01EV22", "store_error", at, at.Add(time.Hour), at),
 	}
 	seen := map[string]bool{}
 	for _, e := range tests {
@@ -137,6 +148,7 @@ func TestSchemasReject(t *testing.T) {
 	expiring := events.ForConnection(events.ConnectionExpiring, conn(connection.StatusExpiring), "01EV", "", "password_expiring", []string{"status"}, at).WithExpiresAt(at.Add(time.Hour))
 	suspended := events.ForRun(events.RunSuspended, run(runs.StatusSuspended, true), "01EV", "credentials_expired", at)
 	client := events.ForOAuthClient(events.OAuthClientExpiring, "contoso", "oauth2-generic", "crm-app", "01EV", "expiring", "client_secret_expiring", at.Add(time.Hour), at)
+	checkFailed := events.ForCheckFailure("contoso", "01HZCONN", conn(connection.StatusActive), "01EV", "unreadable_item", at, at.Add(time.Hour), at)
 	tests := []struct {
 		name   string
 		dt     string
@@ -161,6 +173,14 @@ func TestSchemasReject(t *testing.T) {
 		{"an expired client under the expiring detail type", events.OAuthClientExpiring, client, func(m map[string]any) { m["status"], m["reason"] = "expired", "client_secret_expired" }},
 		{"a client event under the expired detail type", events.OAuthClientExpired, client, func(m map[string]any) {}},
 		{"a client event under a connection detail type", events.ConnectionExpiring, client, func(m map[string]any) {}},
+		{"a check failure with a setting", events.ConnectionCheckFailed, checkFailed, func(m map[string]any) { m["settings"] = "{not json" }},
+		{"a check failure with the error text", events.ConnectionCheckFailed, checkFailed, func(m map[string]any) { m["error"] = "cannot unmarshal" }},
+		{"a check failure without its reason", events.ConnectionCheckFailed, checkFailed, func(m map[string]any) { delete(m, "reason") }},
+		{"a check failure for a reason not in the list", events.ConnectionCheckFailed, checkFailed, func(m map[string]any) { m["reason"] = "oops: details" }},
+		{"a check failure without its retry", events.ConnectionCheckFailed, checkFailed, func(m map[string]any) { delete(m, "retryAt") }},
+		{"a check failure without its connection", events.ConnectionCheckFailed, checkFailed, func(m map[string]any) { delete(m, "connectionId") }},
+		{"a connection event under the check failure detail type", events.ConnectionCheckFailed, expiring, func(m map[string]any) {}},
+		{"a check failure under a connection detail type", events.ConnectionExpired, checkFailed, func(m map[string]any) {}},
 	}
 	for _, tt := range tests {
 		m := valid(tt.base)

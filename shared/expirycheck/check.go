@@ -51,6 +51,24 @@
 // MaxBuckets hours and stops before its deadline, and the next one goes on
 // from the checkpoint.
 //
+// # Failures
+//
+// One bad item never stops the check. Whatever keeps it from processing an
+// entry (an index item that does not decode: ReasonUnreadableItem; a
+// refresh that failed without the resolver recording a rejection:
+// ReasonRefreshFailed; a read or write of the store: ReasonStoreError) is
+// logged with the tenant and id, counted (Report.Failed) and re-filed
+// RetryAfter later, so every run tries it again; the others are processed
+// and the checkpoint advances as usual. A connection is reported as one
+// Connection Check Failed event per streak of failures
+// (store.RefileFailed): on the first, in the same transaction as its
+// re-filing, which also marks the item with the entry it filed. The
+// retries of that entry find the mark and only count; once the connection
+// is handled (or rewritten) it is filed elsewhere, so a later failure
+// begins a new streak and is reported again. Runs and OAuth client
+// registrations that fail are logged, counted and re-filed the same way,
+// without an event.
+//
 // # Outbox
 //
 // Each run first publishes what failed publications left in the outbox,
@@ -93,6 +111,7 @@ type Store interface {
 	DueEntryOf(r *store.Record) (store.DueEntry, bool)
 	ApplyStatusChanges(ctx context.Context, chs []store.StatusChange) []error
 	Refile(ctx context.Context, e store.DueEntry, at time.Time) error
+	RefileFailed(ctx context.Context, e store.DueEntry, at time.Time, ev events.Event) (bool, error)
 	GetRun(ctx context.Context, tenant, id string) (*runs.Run, error)
 	WarnTermination(ctx context.Context, e store.DueEntry, r *runs.Run, ev events.Event) error
 	NoteClientSecret(ctx context.Context, e store.DueEntry, n expiry.Notice, ev events.Event) error
@@ -130,6 +149,18 @@ const (
 	deadlineMargin = 10 * time.Second
 	// Actor is the audit actor of the check's transitions.
 	Actor = "system:expiry-check"
+)
+
+// Reasons of Connection Check Failed: what kept the check from processing
+// a connection.
+const (
+	// ReasonUnreadableItem: its item in the due index does not decode.
+	ReasonUnreadableItem = "unreadable_item"
+	// ReasonRefreshFailed: the proactive refresh failed, and the resolver
+	// did not record a rejection (that is Connection Refresh Failed).
+	ReasonRefreshFailed = "refresh_failed"
+	// ReasonStoreError: a read or write of the store failed.
+	ReasonStoreError = "store_error"
 )
 
 // Config builds a Check. Store, Refresher and Events are required.
@@ -227,6 +258,9 @@ type Report struct {
 	// Failed counts entries that could not be handled (re-filed for
 	// later) and refreshes the provider rejected.
 	Failed int `json:"failed"`
+	// Reported counts the Connection Check Failed events sent: failed
+	// connections whose streak of failures began in this run.
+	Reported int `json:"reported"`
 	// Skipped counts entries with nothing to do (another writer got
 	// there first).
 	Skipped int `json:"skipped"`
@@ -327,6 +361,7 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 		slog.Int("buckets", r.Buckets), slog.Int("checked", r.Checked), slog.Int("refreshed", r.Refreshed), slog.Int("expiring", r.Expiring),
 		slog.Int("expired", r.Expired), slog.Int("recovered", r.Recovered), slog.Int("warned", r.Warned),
 		slog.Int("clientSecretsExpiring", r.ClientSecretsExpiring), slog.Int("clientSecretsExpired", r.ClientSecretsExpired), slog.Int("failed", r.Failed),
+		slog.Int("reported", r.Reported),
 		slog.Int("skipped", r.Skipped), slog.Int("drained", r.Drained), slog.Bool("behind", r.Behind), slog.Duration("took", c.cfg.Now().Sub(start)))
 	if runErr != nil {
 		return r, fmt.Errorf("expirycheck: %w", runErr)
@@ -342,14 +377,21 @@ func (c *Check) bucket(ctx context.Context, b expiry.Bucket, until time.Time, k 
 	err = c.cfg.Store.EachDue(ctx, b, until, func(page []store.DueEntry) error {
 		had = true
 		var pw, oauth, runEntries, clients []store.DueEntry
+		var retry []retryEntry
 		for _, e := range page {
 			id := string(e.Kind) + "#" + e.Tenant + "#" + e.ID
+			if e.Err != nil {
+				id = e.SortKey
+			}
 			if seen[id] {
 				continue
 			}
 			seen[id] = true
 			k.add(func(r *Report) { r.Checked++ })
 			switch {
+			case e.Err != nil:
+				c.failed(ctx, k, e, ReasonUnreadableItem, e.Err)
+				retry = append(retry, retryEntry{e, ReasonUnreadableItem})
 			case e.Kind == store.DueRun:
 				runEntries = append(runEntries, e)
 			case e.Kind == store.DueOAuthClient:
@@ -360,17 +402,16 @@ func (c *Check) bucket(ctx context.Context, b expiry.Bucket, until time.Time, k 
 				pw = append(pw, e)
 			}
 		}
-		var retry []store.DueEntry
 		retry = append(retry, c.passwords(ctx, pw, until, k)...)
 		retry = append(retry, c.oauth(ctx, oauth, until, k)...)
 		for _, e := range runEntries {
-			if c.warn(ctx, e, until, k) {
-				retry = append(retry, e)
+			if reason, again := c.warn(ctx, e, until, k); again {
+				retry = append(retry, retryEntry{e, reason})
 			}
 		}
 		retry = append(retry, c.clients(ctx, clients, until, k)...)
-		for _, e := range retry {
-			if err := c.cfg.Store.Refile(ctx, e, until.Add(c.cfg.RetryAfter)); err != nil {
+		for _, r := range retry {
+			if err := c.refile(ctx, r, until, k); err != nil {
 				failed = err
 			}
 		}
@@ -382,9 +423,50 @@ func (c *Check) bucket(ctx context.Context, b expiry.Bucket, until time.Time, k 
 	return had, err
 }
 
+// retryEntry is an entry to look at again RetryAfter later: one that
+// failed (reason, a Reason* code), or one with nothing to do yet (reason
+// "").
+type retryEntry struct {
+	e      store.DueEntry
+	reason string
+}
+
+// refile files an entry for the next run; a failed connection with its
+// Connection Check Failed event if its failure begins a streak. An error
+// leaves the entry where it was (the bucket is read again).
+func (c *Check) refile(ctx context.Context, re retryEntry, now time.Time, k *counts) error {
+	e, at := re.e, now.Add(c.cfg.RetryAfter)
+	if e.Tenant == "" || e.ID == "" {
+		// A due key that names nothing: nothing to re-file it under.
+		c.log.ErrorContext(ctx, "due entry names no item; left behind", slog.String("entry", e.SortKey), slog.String("bucket", e.Bucket.String()))
+		return nil
+	}
+	if re.reason == "" || e.Kind != store.DueConnection {
+		return c.cfg.Store.Refile(ctx, e, at)
+	}
+	var conn *connection.Connection
+	if e.Err == nil {
+		conn = &e.Conn
+	}
+	ev := events.ForCheckFailure(e.Tenant, e.ID, conn, c.cfg.NewID(), re.reason, now, at, now)
+	reported, err := c.cfg.Store.RefileFailed(ctx, e, at, ev)
+	if err != nil {
+		c.log.WarnContext(ctx, "failed connection not re-filed; its bucket is read again", slog.String("tenant", e.Tenant), slog.String("connection", e.ID),
+			slog.String("error", err.Error()))
+		return err
+	}
+	if reported {
+		c.cfg.Events.Flush(ctx, []events.Event{ev})
+		k.add(func(r *Report) { r.Reported++ })
+		c.log.WarnContext(ctx, "connection check failed: reported", slog.String("tenant", e.Tenant), slog.String("connection", e.ID),
+			slog.String("reason", re.reason), slog.String("eventId", ev.ID()), slog.Time("retryAt", at))
+	}
+	return nil
+}
+
 // passwords writes the transitions of password connections; it returns the
 // entries to retry later.
-func (c *Check) passwords(ctx context.Context, entries []store.DueEntry, now time.Time, k *counts) []store.DueEntry {
+func (c *Check) passwords(ctx context.Context, entries []store.DueEntry, now time.Time, k *counts) []retryEntry {
 	var chs []store.StatusChange
 	for _, e := range entries {
 		if ch, ok := c.transition(e, now); ok {
@@ -400,7 +482,7 @@ func (c *Check) passwords(ctx context.Context, entries []store.DueEntry, now tim
 // the connection expired without a refresh; the others are refreshed when
 // their tokens are due, then moved by their refresh token's expiry. It
 // returns the entries to retry later.
-func (c *Check) oauth(ctx context.Context, entries []store.DueEntry, now time.Time, k *counts) []store.DueEntry {
+func (c *Check) oauth(ctx context.Context, entries []store.DueEntry, now time.Time, k *counts) []retryEntry {
 	p := c.cfg.Policy
 	var decide, refresh []store.DueEntry
 	for _, e := range entries {
@@ -417,7 +499,7 @@ func (c *Check) oauth(ctx context.Context, entries []store.DueEntry, now time.Ti
 			refresh = append(refresh, e)
 		}
 	}
-	var retry []store.DueEntry
+	var retry []retryEntry
 	quiet := map[string]bool{} // entries that count as skipped if nothing else happens
 	for _, e := range decide {
 		quiet[e.SortKey] = true
@@ -425,8 +507,13 @@ func (c *Check) oauth(ctx context.Context, entries []store.DueEntry, now time.Ti
 	var chs []store.StatusChange
 	for i, o := range c.refreshes(ctx, refresh, k) {
 		e := refresh[i]
-		if o.retry {
-			retry = append(retry, e)
+		switch {
+		case o.failed:
+			// A rejection the resolver recorded moved the connection on
+			// (its re-filing then does nothing, and reports nothing).
+			retry = append(retry, retryEntry{e, ReasonRefreshFailed})
+		case o.retry:
+			retry = append(retry, retryEntry{e, ""})
 		}
 		switch {
 		case o.refreshed && !e.Conn.RefreshTokenExpiresAt.IsZero():
@@ -434,8 +521,8 @@ func (c *Check) oauth(ctx context.Context, entries []store.DueEntry, now time.Ti
 			ch, ok, err := c.reread(ctx, e, now)
 			switch {
 			case err != nil:
-				c.failed(ctx, k, e, err)
-				retry = append(retry, e)
+				c.failed(ctx, k, e, ReasonStoreError, err)
+				retry = append(retry, retryEntry{e, ReasonStoreError})
 			case ok:
 				chs = append(chs, ch)
 			}
@@ -457,11 +544,11 @@ func (c *Check) oauth(ctx context.Context, entries []store.DueEntry, now time.Ti
 
 // apply writes status changes, deciding again on the item those whose
 // connection moved on; it returns the entries to retry later.
-func (c *Check) apply(ctx context.Context, chs []store.StatusChange, now time.Time, k *counts) []store.DueEntry {
+func (c *Check) apply(ctx context.Context, chs []store.StatusChange, now time.Time, k *counts) []retryEntry {
 	if len(chs) == 0 {
 		return nil
 	}
-	var retry []store.DueEntry
+	var retry []retryEntry
 	var done []store.StatusChange
 	for i, err := range c.cfg.Store.ApplyStatusChanges(ctx, chs) {
 		switch {
@@ -472,8 +559,8 @@ func (c *Check) apply(ctx context.Context, chs []store.StatusChange, now time.Ti
 			ch, ok, rerr := c.reread(ctx, chs[i].Entry, now)
 			switch {
 			case rerr != nil:
-				c.failed(ctx, k, chs[i].Entry, rerr)
-				retry = append(retry, chs[i].Entry)
+				c.failed(ctx, k, chs[i].Entry, ReasonStoreError, rerr)
+				retry = append(retry, retryEntry{chs[i].Entry, ReasonStoreError})
 			case !ok:
 				k.add(func(r *Report) { r.Skipped++ })
 			default:
@@ -482,13 +569,13 @@ func (c *Check) apply(ctx context.Context, chs []store.StatusChange, now time.Ti
 				} else if errors.Is(errs[0], store.ErrMovedOn) {
 					k.add(func(r *Report) { r.Skipped++ }) // it keeps moving: the next run sees where it lands
 				} else {
-					c.failed(ctx, k, ch.Entry, errs[0])
-					retry = append(retry, ch.Entry)
+					c.failed(ctx, k, ch.Entry, ReasonStoreError, errs[0])
+					retry = append(retry, retryEntry{ch.Entry, ReasonStoreError})
 				}
 			}
 		default:
-			c.failed(ctx, k, chs[i].Entry, err)
-			retry = append(retry, chs[i].Entry)
+			c.failed(ctx, k, chs[i].Entry, ReasonStoreError, err)
+			retry = append(retry, retryEntry{chs[i].Entry, ReasonStoreError})
 		}
 	}
 	var evs []events.Event
@@ -624,8 +711,8 @@ func (c *Check) refresh(ctx context.Context, e store.DueEntry, k *counts) refres
 // clients sends the notices of registered OAuth client secrets that
 // entered the expiring window or expired, each once per secret and date;
 // it returns the entries to retry later.
-func (c *Check) clients(ctx context.Context, entries []store.DueEntry, now time.Time, k *counts) []store.DueEntry {
-	var retry []store.DueEntry
+func (c *Check) clients(ctx context.Context, entries []store.DueEntry, now time.Time, k *counts) []retryEntry {
+	var retry []retryEntry
 	for _, e := range entries {
 		cl := e.Client
 		n, reason, ok := c.cfg.Policy.ClientSecretNotice(cl.SecretExpiresAt, cl.Notice, now)
@@ -656,33 +743,33 @@ func (c *Check) clients(ctx context.Context, entries []store.DueEntry, now time.
 			// registration, which filed it anew.
 			k.add(func(r *Report) { r.Skipped++ })
 		default:
-			c.failed(ctx, k, e, err)
-			retry = append(retry, e)
+			c.failed(ctx, k, e, ReasonStoreError, err)
+			retry = append(retry, retryEntry{e, ReasonStoreError})
 		}
 	}
 	return retry
 }
 
 // warn sends a suspended run's termination warning once; it reports
-// whether to look again later.
-func (c *Check) warn(ctx context.Context, e store.DueEntry, now time.Time, k *counts) (retry bool) {
+// whether to look again later, and why.
+func (c *Check) warn(ctx context.Context, e store.DueEntry, now time.Time, k *counts) (reason string, retry bool) {
 	run, err := c.cfg.Store.GetRun(ctx, e.Tenant, e.ID)
 	if apperr.Is(err, apperr.NotFound) {
 		k.add(func(r *Report) { r.Skipped++ })
-		return false
+		return "", false
 	}
 	if err != nil {
-		c.failed(ctx, k, e, err)
-		return true
+		c.failed(ctx, k, e, ReasonStoreError, err)
+		return ReasonStoreError, true
 	}
 	s := run.Suspension
 	if run.Status != runs.StatusSuspended || s == nil || expiry.DueKey(expiry.RunDue(s.TerminatesAt)) != expiry.DueKey(e.Due) {
 		k.add(func(r *Report) { r.Skipped++ }) // resumed, finished, or suspended again since
-		return false
+		return "", false
 	}
 	if !s.TerminatesAt.After(now) {
 		k.add(func(r *Report) { r.Skipped++ }) // too late to warn: the state machine terminates it
-		return false
+		return "", false
 	}
 	ev := events.ForRun(events.RunTerminationApproaching, run, c.cfg.NewID(), "", now)
 	err = c.cfg.Store.WarnTermination(ctx, e, run, ev)
@@ -692,19 +779,22 @@ func (c *Check) warn(ctx context.Context, e store.DueEntry, now time.Time, k *co
 		k.add(func(r *Report) { r.Warned++ })
 		c.log.InfoContext(ctx, "run termination approaching: owners warned", slog.String("tenant", e.Tenant), slog.String("run", e.ID),
 			slog.String("connection", s.Connection), slog.Time("terminatesAt", s.TerminatesAt))
-		return false
+		return "", false
 	case errors.Is(err, store.ErrAlreadyWarned) || apperr.Is(err, apperr.Conflict):
 		k.add(func(r *Report) { r.Skipped++ })
-		return false
+		return "", false
 	}
-	c.failed(ctx, k, e, err)
-	return true
+	c.failed(ctx, k, e, ReasonStoreError, err)
+	return ReasonStoreError, true
 }
 
-func (c *Check) failed(ctx context.Context, k *counts, e store.DueEntry, err error) {
+// failed counts and logs an entry the check could not handle; the caller
+// re-files it. The error names ids and attributes, never a secret (the
+// due index projects none).
+func (c *Check) failed(ctx context.Context, k *counts, e store.DueEntry, reason string, err error) {
 	k.add(func(r *Report) { r.Failed++ })
 	c.log.WarnContext(ctx, "due entry not handled; retried later", slog.String("kind", string(e.Kind)), slog.String("tenant", e.Tenant),
-		slog.String("id", e.ID), slog.String("due", e.Due.Format(time.RFC3339)), slog.String("error", err.Error()))
+		slog.String("id", e.ID), slog.String("reason", reason), slog.String("entry", e.SortKey), slog.String("error", err.Error()))
 }
 
 // String renders a report for logs and tests.
@@ -712,6 +802,7 @@ func (r Report) String() string {
 	return "buckets " + strconv.Itoa(r.Buckets) + " checked " + strconv.Itoa(r.Checked) + " refreshed " + strconv.Itoa(r.Refreshed) +
 		" expiring " + strconv.Itoa(r.Expiring) + " expired " + strconv.Itoa(r.Expired) + " recovered " + strconv.Itoa(r.Recovered) +
 		" warned " + strconv.Itoa(r.Warned) + " client secrets expiring " + strconv.Itoa(r.ClientSecretsExpiring) +
-		" expired " + strconv.Itoa(r.ClientSecretsExpired) + " failed " + strconv.Itoa(r.Failed) + " skipped " + strconv.Itoa(r.Skipped) +
+		" expired " + strconv.Itoa(r.ClientSecretsExpired) + " failed " + strconv.Itoa(r.Failed) + " reported " + strconv.Itoa(r.Reported) +
+		" skipped " + strconv.Itoa(r.Skipped) +
 		" drained " + strconv.Itoa(r.Drained)
 }

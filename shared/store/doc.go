@@ -122,9 +122,14 @@
 //     the entry read and not being warned, with a ConditionCheck of the
 //     run's version and the outbox event. A client secret's notice:
 //     UpdateItem of the registration, with the outbox event. A failed item
-//     is re-filed an hour later (UpdateItem conditioned on the entry). The
-//     checkpoint moves forward only (PutItem conditioned on a smaller
-//     bucket).
+//     is re-filed an hour later (UpdateItem conditioned on the entry); a
+//     failed connection also keeps its failure streak (RefileFailed:
+//     checkFailedEntry, the sort key the failure filed it under,
+//     checkFailures and checkFailingSince), and the first failure of a
+//     streak writes Connection Check Failed in the same transaction. An
+//     index item that does not decode is handed to the check as an entry
+//     with Err, never fails the read of its bucket. The checkpoint moves
+//     forward only (PutItem conditioned on a smaller bucket).
 //
 // # Concurrency
 //

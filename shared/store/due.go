@@ -110,6 +110,12 @@ type DueEntry struct {
 	TokensAt          time.Time
 	// Client is an OAuth client entry's registration as projected.
 	Client OAuthClientDue
+	// Err: the index item does not decode (a projected attribute of the
+	// wrong type, a malformed due key). Only what its keys say is set:
+	// SortKey, Bucket and, when the sort key has its four fields, Kind,
+	// Tenant, ID and Due. It can still be re-filed (Refile, RefileFailed),
+	// which addresses the item by its table keys.
+	Err    error
 	pk, sk string
 }
 
@@ -189,9 +195,31 @@ func parseDue(it dueItem) (DueEntry, error) {
 	return e, nil
 }
 
+// unreadableDue is the entry of an index item that does not decode: what
+// its keys say, and why.
+func unreadableDue(item map[string]types.AttributeValue, err error) DueEntry {
+	str := func(k string) string {
+		if v, ok := item[k].(*types.AttributeValueMemberS); ok {
+			return v.Value
+		}
+		return ""
+	}
+	e := DueEntry{SortKey: str("gsi3sk"), pk: str("pk"), sk: str("sk")}
+	e.Err = fmt.Errorf("store.EachDue: entry %q does not decode: %w", e.SortKey, err)
+	if b, ok := strings.CutPrefix(str("gsi3pk"), duePrefix); ok {
+		e.Bucket, _ = expiry.ParseBucket(b)
+	}
+	if parts := strings.SplitN(e.SortKey, "#", 4); len(parts) == 4 {
+		e.Kind, e.Tenant, e.ID = DueKind(parts[1]), parts[2], parts[3]
+		e.Due, _ = expiry.ParseDueKey(parts[0])
+	}
+	return e
+}
+
 // EachDue calls fn with the entries of bucket b due at or before until, in
-// due order, one page at a time; it stops at fn's first error. Reads are
-// the entries returned and nothing else.
+// due order, one page at a time; it stops at fn's first error. An item that
+// does not decode is handed over as an entry with Err set, so one bad item
+// never hides the others. Reads are the entries returned and nothing else.
 func (s *Store) EachDue(ctx context.Context, b expiry.Bucket, until time.Time, fn func([]DueEntry) error) error {
 	kc := expression.Key("gsi3pk").Equal(expression.Value(duePK(b))).
 		And(expression.Key("gsi3sk").LessThan(expression.Value(expiry.DueKey(until.Add(time.Second)))))
@@ -213,11 +241,13 @@ func (s *Store) EachDue(ctx context.Context, b expiry.Bucket, until time.Time, f
 		for _, item := range out.Items {
 			var it dueItem
 			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return fmt.Errorf("store.EachDue: %w", err)
+				page = append(page, unreadableDue(item, err))
+				continue
 			}
 			e, err := parseDue(it)
 			if err != nil {
-				return err
+				page = append(page, unreadableDue(item, err))
+				continue
 			}
 			page = append(page, e)
 		}
@@ -451,6 +481,69 @@ func (s *Store) Refile(ctx context.Context, e DueEntry, at time.Time) error {
 		return nil
 	}
 	return fmt.Errorf("store.Refile %s: %w", e.ID, classify(err))
+}
+
+// The failure streak of an item the check could not handle, kept on the
+// item that carries its due entry (UpdateItem SET; a whole-item write drops
+// them, which ends the streak too).
+const (
+	// failedEntryAttr is the sort key a failure re-filed the item under:
+	// a failure of that very entry continues the streak; any other
+	// filing (a transition, a refresh, an administrator's write) means the
+	// item was handled since, and its next failure begins a new streak.
+	failedEntryAttr = "checkFailedEntry"
+	failuresAttr    = "checkFailures"     // failures in the streak
+	failingSince    = "checkFailingSince" // epoch seconds of its first
+)
+
+// RefileFailed re-files, to at, an entry the check could not handle, like
+// Refile, and keeps the failure streak on the item: the first failure of a
+// streak writes ev to the outbox in the same transaction (reported true);
+// a failure of the entry an earlier failure re-filed only counts. So
+// overlapping checks, and a check failing the item every hour, report it
+// once per streak. An item that moved on meanwhile is left alone (false,
+// nil).
+func (s *Store) RefileFailed(ctx context.Context, e DueEntry, at time.Time, ev events.Event) (reported bool, err error) {
+	now := s.now()
+	pk, sk := dueKeys(string(e.Kind), e.Tenant, e.ID, at, now)
+	update := func(upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*types.Update, error) {
+		upd = upd.Set(expression.Name("gsi3pk"), expression.Value(pk)).Set(expression.Name("gsi3sk"), expression.Value(sk)).
+			Set(expression.Name(failedEntryAttr), expression.Value(sk))
+		expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(expression.Name("gsi3sk").Equal(expression.Value(e.SortKey)).And(cond)).Build()
+		if err != nil {
+			return nil, fmt.Errorf("store.RefileFailed: %w", err)
+		}
+		return &types.Update{TableName: aws.String(s.table), Key: key(e.pk, e.sk), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}, nil
+	}
+	// The streak goes on: the item still carries the entry a failure filed.
+	again, err := update(expression.Set(expression.Name(failuresAttr), expression.Name(failuresAttr).Plus(expression.Value(1))),
+		expression.Name(failedEntryAttr).Equal(expression.Value(e.SortKey)))
+	if err != nil {
+		return false, err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: again.TableName, Key: again.Key, UpdateExpression: again.UpdateExpression,
+		ConditionExpression: again.ConditionExpression, ExpressionAttributeNames: again.ExpressionAttributeNames, ExpressionAttributeValues: again.ExpressionAttributeValues})
+	if err == nil {
+		return false, nil
+	}
+	if !conditionFailed(err) {
+		return false, fmt.Errorf("store.RefileFailed %s: %w", e.ID, classify(err))
+	}
+	// A new streak (or the item moved on): file it with its report.
+	first, err := update(expression.Set(expression.Name(failuresAttr), expression.Value(1)).Set(expression.Name(failingSince), expression.Value(epoch(now))),
+		expression.AttributeNotExists(expression.Name(failedEntryAttr)).Or(expression.Name(failedEntryAttr).NotEqual(expression.Value(e.SortKey))))
+	if err != nil {
+		return false, err
+	}
+	err = s.transact(ctx, []types.TransactWriteItem{{Update: first}}, []events.Event{ev})
+	switch {
+	case err == nil:
+		return true, nil
+	case conditionFailedAt(err, 0):
+		return false, nil
+	}
+	return false, fmt.Errorf("store.RefileFailed %s: %w", e.ID, classify(err))
 }
 
 // ErrAlreadyWarned: the suspension was warned of already, or has ended.
