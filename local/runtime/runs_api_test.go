@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -172,5 +173,41 @@ func TestTransientFailuresRetriedThenFail(t *testing.T) {
 	v = advance(id, status("succeeded"))
 	if calls.Load() != 3 {
 		t.Errorf("recovering target: %d calls, want 3", calls.Load())
+	}
+}
+
+// TestRunCursorsAreBound: a GET /runs cursor continues only its own
+// listing: the same caller and status filter, on the runs route.
+func TestRunCursorsAreBound(t *testing.T) {
+	w := newRunsWorld(t)
+	conn := w.connection(t, "CANARY-run-pw-1")
+	for range 3 {
+		w.start(t, conn)
+	}
+	var page struct{ NextCursor string }
+	decode(t, w.member.do("GET", "/runs?limit=1", nil, nil), &page)
+	if page.NextCursor == "" {
+		t.Fatal("no second page")
+	}
+	cursor := url.QueryEscape(page.NextCursor)
+	owner := login(t, w.rt, map[string]any{"sub": "olga", "tid": "contoso", "owns": []string{"/sites/hr"}})
+	tests := []struct {
+		name   string
+		c      *client
+		path   string
+		status int
+	}{
+		{"the next page", w.member, "/runs?limit=1&cursor=" + cursor, 200},
+		{"another caller who sees the runs", owner, "/runs?limit=1&cursor=" + cursor, 400},
+		{"a status filter added", w.member, "/runs?limit=1&status=running&cursor=" + cursor, 400},
+		{"on the connections list", w.member, "/connections?limit=1&cursor=" + cursor, 400},
+	}
+	for _, tt := range tests {
+		r := tt.c.do("GET", tt.path, nil, nil)
+		var e struct{ Error struct{ Code string } }
+		decode(t, r, &e)
+		if r.status != tt.status || (tt.status == 400 && e.Error.Code != "invalid_cursor") {
+			t.Errorf("%s: %d %s; want %d", tt.name, r.status, r.body, tt.status)
+		}
 	}
 }

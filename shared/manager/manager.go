@@ -302,7 +302,7 @@ type ListFilter struct {
 func (s *Service) List(ctx context.Context, caller identity.Caller, f ListFilter) ([]*connection.Connection, string, error) {
 	q := store.ListQuery{Tenant: caller.Tenant, Limit: f.Limit}
 	if f.Cursor != "" {
-		after, err := store.DecodeCursor(f.Cursor)
+		after, err := listScope(caller, f).Decode(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -329,7 +329,7 @@ func (s *Service) List(ctx context.Context, caller identity.Caller, f ListFilter
 		out[i] = &r.Conn
 	}
 	if next != "" {
-		next = store.EncodeCursor(next)
+		next = listScope(caller, f).Encode(next)
 	}
 	return out, next, nil
 }
@@ -589,7 +589,7 @@ func (s *Service) Audit(ctx context.Context, caller identity.Caller, id, cursor 
 	before := ""
 	if cursor != "" {
 		var err error
-		if before, err = store.DecodeCursor(cursor); err != nil {
+		if before, err = auditScope(caller, id).Decode(cursor); err != nil {
 			return nil, "", err
 		}
 	}
@@ -598,7 +598,7 @@ func (s *Service) Audit(ctx context.Context, caller identity.Caller, id, cursor 
 		return nil, "", err
 	}
 	if next != "" {
-		next = store.EncodeCursor(next)
+		next = auditScope(caller, id).Encode(next)
 	}
 	return entries, next, nil
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -558,15 +557,4 @@ func classify(err error) error {
 // validKeyPart rejects ids that could not have been issued and would bend a key.
 func validKeyPart(s string) bool {
 	return s != "" && len(s) <= 128 && !strings.ContainsAny(s, "#\x00")
-}
-
-// EncodeCursor and DecodeCursor make opaque page cursors.
-func EncodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-func DecodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !validKeyPart(string(b)) {
-		return "", apperr.InvalidField("cursor", "invalid_cursor", "the cursor is not one this API issued")
-	}
-	return string(b), nil
 }

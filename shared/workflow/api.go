@@ -139,7 +139,7 @@ type ListFilter struct {
 func (s *Service) List(ctx context.Context, caller identity.Caller, f ListFilter) ([]*runs.Run, string, error) {
 	q := store.RunListQuery{Tenant: caller.Tenant, Limit: f.Limit}
 	if f.Cursor != "" {
-		after, err := store.DecodeCursor(f.Cursor)
+		after, err := f.cursorScope(caller).Decode(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -159,9 +159,15 @@ func (s *Service) List(ctx context.Context, caller identity.Caller, f ListFilter
 		return nil, "", err
 	}
 	if next != "" {
-		next = store.EncodeCursor(next)
+		next = f.cursorScope(caller).Encode(next)
 	}
 	return list, next, nil
+}
+
+// cursorScope binds GET /runs cursors to the caller and the status filter
+// (store.CursorScope says what that protects).
+func (f ListFilter) cursorScope(caller identity.Caller) store.CursorScope {
+	return store.CursorScope{Tenant: caller.Tenant, User: caller.User, Route: "GET /runs", Filters: map[string]string{"status": string(f.Status)}}
 }
 
 // RunView is a run as the API shows it.
