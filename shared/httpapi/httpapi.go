@@ -113,11 +113,11 @@ func (rt *Router) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) 
 	if err == nil {
 		resp, err = safeCall(ctx, r.h, req)
 	}
-	out := rt.write(resp, err)
+	out := rt.write(ctx, resp, err)
 	attrs := []any{
 		slog.String("route", key),
 		slog.Int("status", out.StatusCode),
-		slog.String("requestId", ev.RequestContext.RequestID),
+		slog.String("apiRequestId", ev.RequestContext.RequestID), // API Gateway's; requestId is Lambda's (package logging)
 		slog.Duration("duration", time.Since(start)),
 	}
 	if req.Caller.Tenant != "" {
@@ -150,12 +150,16 @@ func claims(ev events.APIGatewayV2HTTPRequest) map[string]string {
 	return nil
 }
 
-func (rt *Router) write(resp Response, err error) events.APIGatewayV2HTTPResponse {
+func (rt *Router) write(ctx context.Context, resp Response, err error) events.APIGatewayV2HTTPResponse {
 	if err != nil {
 		e := apperr.As(err)
 		resp = JSON(e.Kind.Status(), ErrorBody(e))
-		if e.Kind == apperr.Unauthenticated {
+		switch e.Kind {
+		case apperr.Unauthenticated:
 			resp.Headers = map[string]string{"WWW-Authenticate": "Bearer"}
+		case apperr.Throttled, apperr.Unavailable:
+			// Retryable: the same request may succeed shortly.
+			resp.Headers = map[string]string{"Retry-After": RetryAfterSeconds}
 		}
 	}
 	headers := map[string]string{
@@ -170,7 +174,7 @@ func (rt *Router) write(resp Response, err error) events.APIGatewayV2HTTPRespons
 	} else if resp.Body != nil {
 		b, merr := json.Marshal(resp.Body)
 		if merr != nil {
-			rt.log.Error("marshal response", slog.String("error", merr.Error()))
+			rt.log.ErrorContext(ctx, "marshal response", slog.String("error", merr.Error()))
 			resp.Status = http.StatusInternalServerError
 			b, _ = json.Marshal(ErrorBody(apperr.As(merr)))
 		}
@@ -185,6 +189,9 @@ func (rt *Router) write(resp Response, err error) events.APIGatewayV2HTTPRespons
 	}
 	return events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: headers, Body: body}
 }
+
+// RetryAfterSeconds is the Retry-After of every 429 and 503 answer.
+const RetryAfterSeconds = "1"
 
 // ErrorBody is the JSON shape of every error response.
 func ErrorBody(e *apperr.Error) map[string]any {

@@ -184,18 +184,69 @@ func TestConcurrentUpdates(t *testing.T) {
 	if v.Name != fmt.Sprintf("writer-%d", winner) || v.Version != 2 || resp.Headers["ETag"] != `"2"` {
 		t.Errorf("stored %+v etag %s, want the winner's name at version 2", v, resp.Headers["ETag"])
 	}
-	// Without If-Match, concurrent updates retry and none is lost.
-	var wg2 sync.WaitGroup
-	for i := range 5 {
-		wg2.Add(1)
+}
+
+// TestConcurrentUpdatesWithoutIfMatch: writers who name no version never
+// get 412: each update is retried onto the version another left and
+// succeeds (or, should contention outlast the retries, gets a retryable
+// 503), and none is lost: every success is one version and one audit entry.
+func TestConcurrentUpdatesWithoutIfMatch(t *testing.T) {
+	env := apitest.Start(t, app.FnConnections)
+	id := create(t, env, admin, basicBody("c"))
+	const n = 12
+	type result struct {
+		status int
+		code   string
+		retry  string
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
 		go func() {
-			defer wg2.Done()
-			if s := env.Do(apitest.Request{Method: "PATCH", Path: "/connections/" + id, Caller: admin, Body: map[string]any{"settings": map[string]any{"testPath": fmt.Sprintf("/p%d", i)}}}).Status; s != 200 && s != 412 {
-				t.Errorf("unconditional update: %d", s)
+			defer wg.Done()
+			var r apitest.Response
+			switch i % 3 { // three kinds of change, all through the same write
+			case 0:
+				r = env.Do(apitest.Request{Method: "PATCH", Path: "/connections/" + id, Caller: admin, Body: map[string]any{"settings": map[string]any{"testPath": fmt.Sprintf("/p%d", i)}}})
+			case 1:
+				r = env.Do(apitest.Request{Method: "PATCH", Path: "/connections/" + id, Caller: admin, Body: map[string]any{"name": fmt.Sprintf("writer-%d", i)}})
+			case 2:
+				r = env.Do(apitest.Request{Method: "PUT", Path: "/connections/" + id + "/owners", Caller: admin, Body: map[string]any{"owners": []string{"alice", fmt.Sprintf("co-owner-%d", i)}}})
 			}
+			results[i] = result{r.Status, r.ErrorCode(), r.Headers["Retry-After"]}
 		}()
 	}
-	wg2.Wait()
+	wg.Wait()
+	ok := 0
+	for i, r := range results {
+		switch {
+		case r.status == 200:
+			ok++
+		case r.status == 503 && r.code == "contention" && r.retry != "":
+			t.Logf("writer %d: 503 contention", i)
+		default:
+			t.Errorf("writer %d: %d %s (Retry-After %q); want 200, or 503 contention with Retry-After", i, r.status, r.code, r.retry)
+		}
+	}
+	t.Logf("%d concurrent updates without If-Match: %d succeeded", n, ok)
+	var v struct{ Version int64 }
+	env.Do(apitest.Request{Method: "GET", Path: "/connections/" + id, Caller: admin}).Decode(t, &v)
+	var audit struct {
+		Items []struct {
+			Action  string
+			Version int64
+		}
+	}
+	env.Do(apitest.Request{Method: "GET", Path: "/connections/" + id + "/audit?limit=100", Caller: admin}).Decode(t, &audit)
+	if v.Version != int64(1+ok) || len(audit.Items) != 1+ok {
+		t.Fatalf("version %d and %d audit entries after %d successes: an update was lost", v.Version, len(audit.Items), ok)
+	}
+	for i, a := range audit.Items { // newest first
+		if a.Version != v.Version-int64(i) {
+			t.Errorf("audit entry %d: version %d, want %d", i, a.Version, v.Version-int64(i))
+		}
+	}
 }
 
 // TestIdempotentCreate is property 5.

@@ -20,6 +20,7 @@ import (
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/retry"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
 )
@@ -500,30 +501,42 @@ func (s *Service) SetOwners(ctx context.Context, caller identity.Caller, id stri
 	})
 }
 
-// maxAttempts bounds read-modify-write retries when no If-Match pins a version.
-const maxAttempts = 3
+// writeRetry bounds mutate's re-reads after losing a race to another
+// writer: up to 8 attempts, jittered waits of at most 10, 20, 40, 80 ms and
+// then 100 ms (under half a second in all).
+var writeRetry = retry.Policy{Attempts: 8, Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+
+// errContention answers a change that lost the race to other writers on
+// every attempt: 503, to be retried, never 412 (no version was named).
+var errContention = apperr.E(apperr.Unavailable, "contention", "the connection is being changed by other requests; retry shortly")
 
 // mutate is the one read-check-modify-write loop: load, check the caller may
 // manage, apply change, write conditioned on the version read. change returns
-// no audit entries when nothing changed (no write happens).
+// no audit entries when nothing changed (no write happens). A write that
+// loses the race to another is retried from the read (writeRetry): with
+// If-Match the re-read answers 412 once the version named is gone; without,
+// the change applies to the new version, or, should others keep winning,
+// the answer is 503 contention, never 412.
 func (s *Service) mutate(ctx context.Context, caller identity.Caller, id string, ifMatch int64, change func(*store.Record) ([]connection.AuditEntry, error)) (*connection.Connection, error) {
-	for attempt := 1; ; attempt++ {
+	var out *connection.Connection
+	err := writeRetry.Do(ctx, func(int) (bool, error) {
 		r, err := s.getManaged(ctx, caller, id)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		if ifMatch != 0 && r.Conn.Version != ifMatch {
-			return nil, apperr.E(apperr.PreconditionFailed, "version_mismatch", "the connection was changed by someone else; read it again")
+			return false, apperr.E(apperr.PreconditionFailed, "version_mismatch", "the connection was changed by someone else; read it again")
 		}
 		prevOwners := slices.Clone(r.Conn.Owners)
 		prevStatus := r.Conn.Status
 		expected := r.Conn.Version
 		audits, err := change(r)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		if len(audits) == 0 {
-			return &r.Conn, nil
+			out = &r.Conn
+			return false, nil
 		}
 		r.Conn.Version = expected + 1
 		r.Conn.UpdatedAt = s.now().UTC()
@@ -531,12 +544,29 @@ func (s *Service) mutate(ctx context.Context, caller identity.Caller, id string,
 		err = s.store.Update(ctx, r, expected, prevOwners, store.Changes{Audits: audits, Events: evs})
 		if err == nil {
 			s.events.Flush(ctx, evs)
-			return &r.Conn, nil
+			out = &r.Conn
+			return false, nil
 		}
-		if ifMatch != 0 || attempt == maxAttempts || !apperr.Is(err, apperr.PreconditionFailed) {
-			return nil, fmt.Errorf("manager: update %s: %w", id, err)
+		if lostRace(err) {
+			return true, err
 		}
+		return false, fmt.Errorf("manager: update %s: %w", id, err)
+	})
+	// Out of attempts, or out of time while waiting for the next: the
+	// lost race behind it must not answer 412 or 409.
+	if errors.Is(err, retry.ErrExhausted) || errors.Is(err, retry.ErrInterrupted) {
+		return nil, apperr.Wrap(errContention.Kind, errContention.Code, errContention.Message, fmt.Errorf("manager: update %s: %w", id, err))
 	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// lostRace reports a conditional write that failed because another writer
+// changed the connection first, or was changing it at the same moment.
+func lostRace(err error) bool {
+	return apperr.Is(err, apperr.PreconditionFailed) || errors.Is(err, store.ErrConcurrentChange)
 }
 
 // Delete removes a connection the caller manages.

@@ -540,13 +540,16 @@ func conditionFailedAt(err error, i int) bool {
 
 // classify maps DynamoDB failures that callers can act on.
 func classify(err error) error {
+	if transactionConflict(err) {
+		return apperr.Wrap(ErrConcurrentChange.Kind, ErrConcurrentChange.Code, ErrConcurrentChange.Message, err)
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
 		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded":
 			return apperr.Wrap(apperr.Throttled, "throttled", "the store is busy; retry", err)
 		case "TransactionConflictException", "TransactionInProgressException":
-			return apperr.Wrap(apperr.Conflict, "concurrent_change", "the connection is being changed concurrently; retry", err)
+			return apperr.Wrap(ErrConcurrentChange.Kind, ErrConcurrentChange.Code, ErrConcurrentChange.Message, err)
 		case "InternalServerError", "ServiceUnavailable":
 			return apperr.Wrap(apperr.Unavailable, "store_unavailable", "the store is unavailable; retry", err)
 		}
