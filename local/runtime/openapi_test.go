@@ -778,6 +778,8 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 		{"id": "a", "action": "http.request", "connection": basicID, "input": map[string]any{"method": "GET", "path": "/x"}}}}, nil, 403)
 	a.do(member, invalidRequest, "POST", "/runs", map[string]any{"workflowId": "wf", "site": "/sites/hr", "steps": []map[string]any{
 		{"id": "a", "action": "ftp.get", "connection": basicID, "input": map[string]any{"method": "GET", "path": "/x"}}}}, nil, 400)
+	a.do(member, validRequest, "POST", "/runs", map[string]any{"workflowId": "wf", "site": "/sites/hr", "steps": []map[string]any{
+		{"id": "a", "action": "http.request", "connection": "01NOSUCHCONNECTION", "input": map[string]any{"method": "GET", "path": "/x"}}}}, nil, 422)
 	a.do(member, invalidRequest, "POST", "/runs", map[string]any{"workflowId": "wf", "site": "/sites/hr", "steps": []map[string]any{}}, nil, 400)
 	a.do(member, invalidRequest, "POST", "/runs", map[string]any{"workflowId": "wf"}, map[string]string{"Content-Type": "text/plain"}, 415)
 

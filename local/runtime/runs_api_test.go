@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -209,5 +210,87 @@ func TestRunCursorsAreBound(t *testing.T) {
 		if r.status != tt.status || (tt.status == 400 && e.Error.Code != "invalid_cursor") {
 			t.Errorf("%s: %d %s; want %d", tt.name, r.status, r.body, tt.status)
 		}
+	}
+}
+
+// TestStartRunChecksConnections: each step's connection is checked before
+// the run exists. One that does not exist, that the run's owner may not
+// see, or that the run may not use on its site is 422 on the step's
+// connection, with the same code and message whatever the reason.
+func TestStartRunChecksConnections(t *testing.T) {
+	w := newRunsWorld(t)
+	create := func(c *client, body map[string]any) string {
+		t.Helper()
+		base := map[string]any{"type": "http-basic", "name": "c", "kind": "shared",
+			"settings": map[string]any{"baseUrl": w.target.URL + "/api"}, "credentials": map[string]any{"username": "svc", "password": "CANARY-run-pw-1"}}
+		for k, v := range body {
+			base[k] = v
+		}
+		r := c.do("POST", "/connections", base, nil)
+		c.expect(r, 201, "create connection")
+		var v struct{ ID string }
+		decode(t, r, &v)
+		return v.ID
+	}
+	// bob (w.member) can access /sites/hr; dana /sites/hr and /sites/fin.
+	dana := login(t, w.rt, map[string]any{"sub": "dana", "tid": "contoso", "sites": []string{"/sites/hr", "/sites/fin"}})
+	other := login(t, w.rt, map[string]any{"sub": "alice", "tid": "fabrikam", "roles": []string{"tenant_admin"}})
+	tenantWide := create(w.admin, nil)
+	bobs := create(w.member, map[string]any{"kind": "personal"})
+	danas := create(dana, map[string]any{"kind": "personal"})
+	itOnly := create(w.admin, map[string]any{"availability": map[string]any{"scope": "site", "site": "/sites/it"}})
+	finOnly := create(w.admin, map[string]any{"availability": map[string]any{"scope": "site", "site": "/sites/fin"}})
+	otherTenant := create(other, nil)
+	step := func(id, conn string) map[string]any {
+		return map[string]any{"id": id, "action": "http.request", "connection": conn, "input": map[string]any{"method": "GET", "path": "/items"}}
+	}
+	tests := []struct {
+		name  string
+		c     *client
+		conns []string
+		field string // "" when the run starts
+	}{
+		{"a tenant-wide connection", w.member, []string{tenantWide}, ""},
+		{"the owner's personal connection", w.member, []string{bobs, tenantWide}, ""},
+		{"no such connection", w.member, []string{"01NOSUCHCONNECTION"}, "steps[0].connection"},
+		{"a malformed id", w.member, []string{"x y"}, "steps[0].connection"},
+		{"available on a site the owner cannot access", w.member, []string{itOnly}, "steps[0].connection"},
+		{"visible to the owner, not available on the run's site", dana, []string{finOnly}, "steps[0].connection"},
+		{"someone else's personal connection", w.member, []string{danas}, "steps[0].connection"},
+		{"another tenant's connection", w.member, []string{otherTenant}, "steps[0].connection"},
+		{"the second step's connection", w.member, []string{tenantWide, itOnly}, "steps[1].connection"},
+	}
+	started := 0
+	var answers []string
+	for _, tt := range tests {
+		var steps []map[string]any
+		for i, c := range tt.conns {
+			steps = append(steps, step(fmt.Sprint("s", i), c))
+		}
+		r := tt.c.do("POST", "/runs", map[string]any{"workflowId": "wf", "site": "/sites/hr", "steps": steps}, nil)
+		if tt.field == "" {
+			tt.c.expect(r, 202, tt.name)
+			started++
+			continue
+		}
+		var e struct {
+			Error struct{ Code, Message, Field string }
+		}
+		decode(t, r, &e)
+		if r.status != 422 || e.Error.Code != "connection_not_usable" || e.Error.Field != tt.field {
+			t.Errorf("%s: %d %s; want 422 connection_not_usable on %s", tt.name, r.status, r.body, tt.field)
+		}
+		answers = append(answers, e.Error.Code+": "+e.Error.Message)
+	}
+	for _, a := range answers {
+		if a != answers[0] {
+			t.Errorf("refusals differ: %q and %q", a, answers[0])
+		}
+	}
+	// Refused starts left no run behind.
+	var list struct{ Items []any }
+	decode(t, w.admin.do("GET", "/runs?limit=100", nil, nil), &list)
+	if len(list.Items) != started {
+		t.Errorf("%d runs stored, want the %d started", len(list.Items), started)
 	}
 }

@@ -179,15 +179,17 @@ func TestRunsSuspendResumeTerminate(t *testing.T) {
 		t.Errorf("%d Run Resumed events, want 2 (manual, then automatic)", n)
 	}
 
-	// A run suspended on a deleted connection terminates when the clock
-	// passes 10 days.
-	gone := w.connection(t, "CANARY-run-pw-2")
-	w.admin.expect(w.admin.do("DELETE", "/connections/"+gone, nil, nil), 204, "delete connection")
+	// A run suspended on a connection deleted since terminates when the
+	// clock passes 10 days. (A run naming a connection already deleted is
+	// refused at its start: TestStartRunChecksConnections.)
+	gone := w.connection(t, "CANARY-run-pw-1") // the target wants pw-2 now: the run suspends
 	id = w.start(t, gone)
-	v = waitRun(t, w.member, id, status("suspended"))
-	if v.Suspension.Reason != "connection_not_found" {
-		t.Errorf("suspended on a deleted connection: %+v", v.Suspension)
-	}
+	waitRun(t, w.member, id, status("suspended"))
+	w.admin.expect(w.admin.do("DELETE", "/connections/"+gone, nil, nil), 204, "delete connection")
+	w.member.expect(w.member.do("POST", "/runs/"+id+"/resume", nil, nil), 202, "resume on the deleted connection")
+	v = waitRun(t, w.member, id, func(v runView) bool {
+		return v.Status == "suspended" && v.Suspension != nil && v.Suspension.Reason == "connection_not_found"
+	})
 	adv := w.admin.do("POST", "/dev/clock", map[string]any{"advance": "240h1m"}, nil)
 	w.admin.expect(adv, 200, "advance clock")
 	// Ten days on, the tokens have expired too.

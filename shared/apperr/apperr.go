@@ -28,6 +28,9 @@ const (
 	MethodNotAllowed
 	Throttled
 	Unavailable
+	// Unprocessable is a well-formed request that names something it
+	// cannot act on (422), such as a connection a run may not use.
+	Unprocessable
 )
 
 var kindNames = map[Kind]string{
@@ -44,6 +47,7 @@ var kindNames = map[Kind]string{
 	MethodNotAllowed:     "method_not_allowed",
 	Throttled:            "throttled",
 	Unavailable:          "unavailable",
+	Unprocessable:        "unprocessable",
 }
 
 func (k Kind) String() string { return kindNames[k] }
@@ -75,6 +79,8 @@ func (k Kind) Status() int {
 		return http.StatusTooManyRequests
 	case Unavailable:
 		return http.StatusServiceUnavailable
+	case Unprocessable:
+		return http.StatusUnprocessableEntity
 	default:
 		return http.StatusInternalServerError
 	}
@@ -124,6 +130,14 @@ func Wrap(kind Kind, code, message string, err error) *Error {
 // InvalidField reports bad input in a named field.
 func InvalidField(field, code, format string, args ...any) *Error {
 	e := E(Invalid, code, fmt.Sprintf(format, args...))
+	e.Field = field
+	return e
+}
+
+// UnprocessableField reports a well-formed request whose named field
+// refers to something it cannot act on (422).
+func UnprocessableField(field, code, format string, args ...any) *Error {
+	e := E(Unprocessable, code, fmt.Sprintf(format, args...))
 	e.Field = field
 	return e
 }

@@ -19,6 +19,9 @@ func TestStatusAndAs(t *testing.T) {
 		{errors.New("dynamodb: boom"), http.StatusInternalServerError, "internal"},
 		{E(TooLarge, "", ""), http.StatusRequestEntityTooLarge, "too_large"},
 		{E(UnsupportedMediaType, "", ""), http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{E(Unavailable, "contention", "retry"), http.StatusServiceUnavailable, "contention"},
+		{fmt.Errorf("workflow.Start: %w", UnprocessableField("steps[0].connection", "connection_not_usable", "no")), http.StatusUnprocessableEntity, "connection_not_usable"},
+		{E(Unprocessable, "", ""), http.StatusUnprocessableEntity, "unprocessable"},
 	}
 	for _, tt := range tests {
 		e := As(tt.err)

@@ -37,7 +37,8 @@ type StartInput struct {
 	Steps      []runs.Step `json:"steps"`
 }
 
-// Start creates a run owned by the caller and starts its execution.
+// Start creates a run owned by the caller and starts its execution; each
+// step's connection must be one the run may use (422 otherwise).
 func (s *Service) Start(ctx context.Context, caller identity.Caller, in StartInput) (*runs.Run, error) {
 	if in.WorkflowID == "" || len(in.WorkflowID) > 128 || strings.ContainsAny(in.WorkflowID, "#\x00\r\n") {
 		return nil, apperr.InvalidField("workflowId", "invalid_workflow_id", "workflowId is 1 to 128 characters")
@@ -50,6 +51,9 @@ func (s *Service) Start(ctx context.Context, caller identity.Caller, in StartInp
 		return nil, apperr.E(apperr.Forbidden, "site_not_accessible", "you cannot access that site")
 	}
 	if err := runs.ValidateSteps(in.Steps); err != nil {
+		return nil, err
+	}
+	if err := s.checkConnections(ctx, caller, site, in.Steps); err != nil {
 		return nil, err
 	}
 	now := s.Now().UTC()
