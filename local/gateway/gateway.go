@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/httpapi"
@@ -186,6 +187,9 @@ func (g *Gateway) invoke(ctx context.Context, fn *Function, ev events.APIGateway
 		return resp, fmt.Errorf("unmarshal event: %w", err)
 	}
 	ctx = context.WithoutCancel(ctx) // a Lambda runs on when the client goes away
+	// The runtime hands every invocation its own request id, as Lambda does.
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newRequestID(),
+		InvokedFunctionArn: "arn:aws:lambda:us-east-1:" + g.cfg.AccountID + ":function:" + fn.Name})
 	if fn.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, fn.Timeout)
@@ -259,4 +263,12 @@ func requestID() string {
 	var b [10]byte
 	rand.Read(b[:])
 	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// newRequestID is a random UUID (version 4), the shape of Lambda's request ids.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/connmgr/connmgr/shared/expirycheck"
 	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/httpapi"
+	"github.com/connmgr/connmgr/shared/logging"
 	"github.com/connmgr/connmgr/shared/manager"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/outbox"
@@ -89,7 +90,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		if out == nil {
 			out = os.Stdout
 		}
-		a.log = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel})).With(slog.String("function", cfg.Function))
+		a.log = logging.New(out, cfg.LogLevel, cfg.Function)
 	}
 	if opts.AWS != nil {
 		a.awsCfg = *opts.AWS

@@ -134,6 +134,14 @@ func InvalidField(field, code, format string, args ...any) *Error {
 	return e
 }
 
+// ConflictField reports a request that conflicts with what is stored
+// because of a named field (409), e.g. a new host without new credentials.
+func ConflictField(field, code, format string, args ...any) *Error {
+	e := E(Conflict, code, fmt.Sprintf(format, args...))
+	e.Field = field
+	return e
+}
+
 // UnprocessableField reports a well-formed request whose named field
 // refers to something it cannot act on (422).
 func UnprocessableField(field, code, format string, args ...any) *Error {

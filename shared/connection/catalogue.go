@@ -55,6 +55,7 @@ type Type struct {
 
 	settings, credentials *jsonschema.Schema
 	secretFields          []string
+	destinationSettings   []string
 }
 
 // SecretFields lists the credential fields the type declares, sorted.
@@ -194,6 +195,21 @@ func compileCatalogue() {
 			t.secretFields = append(t.secretFields, k)
 		}
 		slices.Sort(t.secretFields)
+		var sdecl struct {
+			Properties map[string]struct {
+				Format string `json:"format"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal(t.Settings, &sdecl); err != nil {
+			compileErr = err
+			return
+		}
+		for k, p := range sdecl.Properties {
+			if p.Format == "uri" {
+				t.destinationSettings = append(t.destinationSettings, k)
+			}
+		}
+		slices.Sort(t.destinationSettings)
 		typeIndex[t.ID] = t
 	}
 }

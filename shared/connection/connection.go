@@ -51,7 +51,7 @@ type Availability struct {
 const (
 	MaxNameLength = 128
 	MaxOwners     = 20
-	MaxUserIDLen  = 256
+	MaxUserIDLen  = identity.MaxUserLen
 )
 
 // Connection is a stored connection without its secret values.
@@ -85,6 +85,13 @@ type Connection struct {
 	// not). Not a secret either: the expiry check files and moves the
 	// connection by it.
 	RefreshTokenExpiresAt time.Time
+	// TokenEndpoint is the origin of the token endpoint the stored OAuth
+	// tokens came from (empty: none stored). The refresh token goes only
+	// there: it is one of the secret's destinations.
+	TokenEndpoint string
+	// Disabled connections are kept, visible and manageable, but no
+	// workflow run or test may use them until they are enabled again.
+	Disabled bool
 	// LastUsedAt is when a workflow run last resolved the connection, to
 	// within the resolver's sampling interval (zero: never recorded).
 	LastUsedAt time.Time

@@ -82,21 +82,44 @@ func CanSee(c identity.Caller, conn *Connection) bool {
 	return false
 }
 
-// CanManage says whether the caller may edit or delete conn and change its
-// owners: its owners, tenant administrators and site collection
-// administrators ("view and manage all").
+// CanManage says whether the caller may rename, disable or delete conn and
+// change a shared connection's owners: its owners, tenant administrators
+// and site collection administrators ("view and manage all"). Where the
+// connection's secret goes is CanConfigure's rule, not this one.
 func CanManage(c identity.Caller, conn *Connection) bool {
 	return c.Tenant == conn.Tenant && (conn.IsOwner(c.User) || c.SeesAll())
 }
 
-// CanChangeAvailability says whether the caller may change conn's
-// availability: tenant administrators, and owners who are site collection
-// administrators. The new availability must also be within their authority.
-func CanChangeAvailability(c identity.Caller, conn *Connection) bool {
+// CanConfigure says whether the caller may change conn's settings or
+// credentials, or test it: for a shared connection whoever may manage it;
+// for a personal connection only its creator. Administrators see and
+// manage others' personal connections, but never redirect or use them.
+func CanConfigure(c identity.Caller, conn *Connection) bool {
 	if c.Tenant != conn.Tenant {
 		return false
 	}
+	if conn.Kind == Personal {
+		return c.User == conn.CreatedBy
+	}
+	return CanManage(c, conn)
+}
+
+// CanChangeAvailability says whether the caller may change conn's
+// availability at all: tenant administrators, and owners who are site
+// collection administrators. CanMoveAvailability decides a given move.
+func CanChangeAvailability(c identity.Caller, conn *Connection) bool {
+	if c.Tenant != conn.Tenant || conn.Kind != Shared {
+		return false
+	}
 	return c.TenantAdmin || (conn.IsOwner(c.User) && c.IsSiteCollectionAdmin())
+}
+
+// CanMoveAvailability says whether the caller may move conn's availability
+// to next (normalized): they may change availability, and both the current
+// scope and the new one are within their authority, so nobody takes a
+// connection out of a collection they do not administer.
+func CanMoveAvailability(c identity.Caller, conn *Connection, next Availability) bool {
+	return CanChangeAvailability(c, conn) && WithinAuthority(c, conn.Availability) && WithinAuthority(c, next)
 }
 
 // Use is who and where a workflow run wants to use a connection.

@@ -21,6 +21,14 @@ func ForConnection(detailType string, c *connection.Connection, id, actor, reaso
 	}}
 }
 
+// WithPreviousOwners sets who owned the connection before an owners change.
+func (e Event) WithPreviousOwners(owners []string) Event {
+	if d, ok := e.Detail.(*ConnectionDetail); ok && len(owners) > 0 {
+		d.PreviousOwners = slices.Clone(owners)
+	}
+	return e
+}
+
 // WithExpiresAt sets when a Connection event's credentials expire (the
 // password's or the refresh token's expiry of Connection Expiring and
 // Connection Expired).

@@ -71,21 +71,24 @@ type Event struct {
 
 // ConnectionDetail is the detail of every Connection event.
 type ConnectionDetail struct {
-	SchemaVersion int       `json:"schemaVersion"`
-	EventID       string    `json:"eventId"`
-	Tenant        string    `json:"tenant"`
-	ConnectionID  string    `json:"connectionId"`
-	Type          string    `json:"type"`
-	Name          string    `json:"name,omitempty"`
-	Kind          string    `json:"kind"`
-	Owners        []string  `json:"owners"`
-	Status        string    `json:"status"`
-	Reason        string    `json:"reason,omitempty"`
-	Actor         string    `json:"actor,omitempty"`
-	Changes       []string  `json:"changes,omitempty"`
-	Version       int64     `json:"version"`
-	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
-	At            time.Time `json:"at"`
+	SchemaVersion int      `json:"schemaVersion"`
+	EventID       string   `json:"eventId"`
+	Tenant        string   `json:"tenant"`
+	ConnectionID  string   `json:"connectionId"`
+	Type          string   `json:"type"`
+	Name          string   `json:"name,omitempty"`
+	Kind          string   `json:"kind"`
+	Owners        []string `json:"owners"`
+	// PreviousOwners are the owners before an owners change (Connection
+	// Updated with "owners" in changes); absent otherwise.
+	PreviousOwners []string  `json:"previousOwners,omitempty"`
+	Status         string    `json:"status"`
+	Reason         string    `json:"reason,omitempty"`
+	Actor          string    `json:"actor,omitempty"`
+	Changes        []string  `json:"changes,omitempty"`
+	Version        int64     `json:"version"`
+	ExpiresAt      time.Time `json:"expiresAt,omitzero"`
+	At             time.Time `json:"at"`
 }
 
 // RunDetail is the detail of every Run event.

@@ -37,6 +37,14 @@ type Caller struct {
 	Sites           []string // sites the caller can access
 }
 
+// Bounds on the identity claims that key stored items: with the fixed key
+// prefixes and a canonical site path (at most 1,024 bytes) every key stays
+// far below DynamoDB's 2,048-byte partition key limit.
+const (
+	MaxTenantLen = 128
+	MaxUserLen   = 256
+)
+
 // FromClaims builds a Caller from authorizer claims in API Gateway's string
 // form. A missing subject or tenant is Unauthenticated.
 func FromClaims(claims map[string]string) (Caller, error) {
@@ -44,8 +52,11 @@ func FromClaims(claims map[string]string) (Caller, error) {
 	if c.Tenant == "" || c.User == "" {
 		return Caller{}, apperr.E(apperr.Unauthenticated, "unauthenticated", "the token must carry sub and tid claims")
 	}
-	if strings.ContainsAny(c.Tenant, "#\x00") || strings.ContainsAny(c.User, "#\x00") {
-		return Caller{}, apperr.E(apperr.Unauthenticated, "unauthenticated", "the token's sub or tid claim is malformed")
+	if strings.ContainsAny(c.Tenant, "#\x00") || strings.ContainsAny(c.User, "#\x00") ||
+		len(c.Tenant) > MaxTenantLen || len(c.User) > MaxUserLen {
+		// Both become parts of DynamoDB keys (2,048 bytes at most for a
+		// partition key): bounded here, before any request reaches the table.
+		return Caller{}, apperr.E(apperr.Unauthenticated, "unauthenticated", "the token's sub or tid claim is malformed or too long")
 	}
 	c.TenantAdmin = slices.Contains(ParseList(claims[ClaimRoles]), RoleTenantAdmin)
 	var err error

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/connmgr/connmgr/shared/apperr"
@@ -89,11 +90,20 @@ func TestFromClaims(t *testing.T) {
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("FromClaims = %+v, want %+v", c, want)
 	}
+	if _, err := FromClaims(map[string]string{"sub": strings.Repeat("u", MaxUserLen), "tid": strings.Repeat("t", MaxTenantLen)}); err != nil {
+		t.Errorf("claims at their bounds: %v", err)
+	}
 	for _, claims := range []map[string]string{
 		{"sub": "u1"},
 		{"tid": "t1"},
 		{"sub": "u#1", "tid": "t1"},
 		{"sub": "u1", "tid": "t1", "sites": "[relative/path]"},
+		// Key parts past their bounds never reach DynamoDB.
+		{"sub": "u1", "tid": strings.Repeat("t", 3000)},
+		{"sub": strings.Repeat("u", 3000), "tid": "t1"},
+		{"sub": "u1", "tid": strings.Repeat("t", MaxTenantLen+1)},
+		{"sub": strings.Repeat("u", MaxUserLen+1), "tid": "t1"},
+		{"sub": "u1", "tid": "t1", "sites": "[/sites/" + strings.Repeat("s", 3000) + "]"},
 	} {
 		if _, err := FromClaims(claims); !apperr.Is(err, apperr.Unauthenticated) {
 			t.Errorf("FromClaims(%v) err = %v, want unauthenticated", claims, err)

@@ -47,8 +47,10 @@ type View struct {
 	Version      int64                   `json:"version"`
 	Status       connection.Status       `json:"status"`
 	StatusReason string                  `json:"statusReason,omitempty"`
-	Settings     map[string]any          `json:"settings"`
-	Credentials  map[string]bool         `json:"credentials"`
+	// Disabled: no run or test may use the connection until it is enabled.
+	Disabled    bool            `json:"disabled"`
+	Settings    map[string]any  `json:"settings"`
+	Credentials map[string]bool `json:"credentials"`
 	// TokenExpiresAt is when an OAuth connection's access token expires.
 	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
 	// RefreshTokenExpiresAt is when its refresh token expires, when the
@@ -76,7 +78,7 @@ func NewView(c *connection.Connection) View {
 	return View{
 		ID: c.ID, Type: c.Type, Name: c.Name, Kind: c.Kind, Availability: c.Availability, Owners: c.Owners,
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
-		Status: c.Status, StatusReason: c.StatusReason, Settings: settings, Credentials: creds,
+		Status: c.Status, StatusReason: c.StatusReason, Disabled: c.Disabled, Settings: settings, Credentials: creds,
 		TokenExpiresAt: c.TokenExpiresAt, RefreshTokenExpiresAt: c.RefreshTokenExpiresAt, LastUsedAt: c.LastUsedAt,
 	}
 }

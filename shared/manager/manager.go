@@ -223,8 +223,12 @@ func (s *Service) Authorize(ctx context.Context, caller identity.Caller, id stri
 
 // Test checks a connection's credentials against its own host.
 func (s *Service) Test(ctx context.Context, caller identity.Caller, id string) (*resolver.TestResult, error) {
-	if _, err := s.getManaged(ctx, caller, id); err != nil {
+	r, err := s.Get(ctx, caller, id)
+	if err != nil {
 		return nil, err
+	}
+	if !connection.CanConfigure(caller, &r.Conn) {
+		return nil, errNotConfigurer(&r.Conn)
 	}
 	res, err := s.tester.Test(ctx, caller.Tenant, id, caller.User)
 	if err != nil {
@@ -259,7 +263,7 @@ func (s *Service) seal(ctx context.Context, c *connection.Connection, creds conn
 		return vault.Sealed{}, fmt.Errorf("manager: encode credentials: %w", err)
 	}
 	defer clear(pt)
-	sealed, err := s.sealer.Seal(ctx, vault.Binding{Tenant: c.Tenant, Subject: c.ID, Version: c.SecretVersion}, pt)
+	sealed, err := s.sealer.Seal(ctx, c.Binding(c.SecretVersion), pt)
 	if err != nil {
 		return vault.Sealed{}, fmt.Errorf("manager: seal credentials of %s: %w", c.ID, err)
 	}
@@ -277,6 +281,15 @@ func (s *Service) Get(ctx context.Context, caller identity.Caller, id string) (*
 		return nil, apperr.NotFoundf("connection not found")
 	}
 	return r, nil
+}
+
+// errNotConfigurer is the refusal to change where conn's secret goes, or
+// to use it, for a caller who may see it but not configure it.
+func errNotConfigurer(conn *connection.Connection) error {
+	if conn.Kind == connection.Personal {
+		return apperr.E(apperr.Forbidden, "forbidden", "only the creator of a personal connection changes its settings or credentials, tests or uses it")
+	}
+	return apperr.E(apperr.Forbidden, "forbidden", "only the connection's owners and administrators may change it")
 }
 
 func (s *Service) getManaged(ctx context.Context, caller identity.Caller, id string) (*store.Record, error) {
@@ -356,13 +369,16 @@ type UpdateInput struct {
 	Name        *string                `json:"name,omitempty"`
 	Settings    map[string]any         `json:"settings,omitempty"`
 	Credentials connection.Credentials `json:"credentials,omitempty"`
+	// Disabled true stops every run and test from using the connection;
+	// false enables it again.
+	Disabled *bool `json:"disabled,omitempty"`
 }
 
 // Update changes name, settings or credentials. ifMatch is the version the
 // caller read (0: none given, retry on concurrent change).
 func (s *Service) Update(ctx context.Context, caller identity.Caller, id string, in UpdateInput, ifMatch int64) (*connection.Connection, error) {
-	if in.Name == nil && in.Settings == nil && in.Credentials == nil {
-		return nil, apperr.E(apperr.Invalid, "empty_update", "name, settings or credentials is required")
+	if in.Name == nil && in.Settings == nil && in.Credentials == nil && in.Disabled == nil {
+		return nil, apperr.E(apperr.Invalid, "empty_update", "name, settings, credentials or disabled is required")
 	}
 	return s.mutate(ctx, caller, id, ifMatch, func(r *store.Record) ([]connection.AuditEntry, error) {
 		c := &r.Conn
@@ -370,7 +386,16 @@ func (s *Service) Update(ctx context.Context, caller identity.Caller, id string,
 		if err != nil {
 			return nil, err
 		}
+		if (in.Settings != nil || in.Credentials != nil) && !connection.CanConfigure(caller, c) {
+			return nil, errNotConfigurer(c)
+		}
 		var changes []string
+		if in.Disabled != nil && *in.Disabled != c.Disabled {
+			// Named by the new state: "enabled" resumes runs suspended on
+			// the connection (the resume rule matches it), "disabled" not.
+			c.Disabled = *in.Disabled
+			changes = append(changes, map[bool]string{true: "disabled", false: "enabled"}[c.Disabled])
+		}
 		if in.Name != nil {
 			name, err := validName(*in.Name)
 			if err != nil {
@@ -381,17 +406,27 @@ func (s *Service) Update(ctx context.Context, caller identity.Caller, id string,
 				changes = append(changes, "name")
 			}
 		}
+		var audits []connection.AuditEntry
 		if in.Settings != nil {
 			next, changed := mergePatch(c.Settings, in.Settings)
 			if len(changed) > 0 {
 				if err := typ.CheckSettings(next, s.settings); err != nil {
 					return nil, err
 				}
+				// The stored secret never follows a new host.
+				if moved := typ.ChangedDestinations(c.Settings, next); len(moved) > 0 {
+					switch {
+					case typ.AuthMethod.IsOAuth():
+						audits = append(audits, s.dropTokens(caller, r, typ))
+					case in.Credentials == nil:
+						return nil, apperr.ConflictField("settings."+moved[0], "credentials_required",
+							"changing where settings.%s points needs new credentials in the same request: stored credentials never follow a new host", moved[0])
+					}
+				}
 				c.Settings = next
 				changes = append(changes, prefixed("settings.", changed)...)
 			}
 		}
-		var audits []connection.AuditEntry
 		if in.Credentials != nil {
 			if typ.AuthMethod.IsOAuth() {
 				return nil, apperr.InvalidField("credentials", "oauth_credentials", "OAuth connections get their tokens from the provider; reconnect instead")
@@ -443,6 +478,29 @@ func (s *Service) Update(ctx context.Context, caller identity.Caller, id string,
 	})
 }
 
+// dropTokens forgets an OAuth connection's tokens because its destinations
+// change: they were issued for the old hosts. An authorization-code
+// connection waits for a new authorization; a client-credentials one gets
+// new tokens at its next use. Returns the audit entry; the caller's write
+// stores the change.
+func (s *Service) dropTokens(caller identity.Caller, r *store.Record, typ *connection.Type) connection.AuditEntry {
+	c := &r.Conn
+	dropped := prefixed("credentials.", c.SecretFields)
+	c.SecretVersion++
+	r.Secret, r.TokensAt = vault.Sealed{}, time.Time{}
+	c.SecretFields, c.TokenEndpoint = nil, ""
+	c.TokenExpiresAt, c.RefreshTokenExpiresAt = time.Time{}, time.Time{}
+	if typ.AuthMethod == connection.AuthOAuth2Code {
+		c.Status, c.StatusReason = connection.StatusPendingAuthorization, ReasonDestinationChanged
+	}
+	return s.audit(caller, connection.ActionCredentialsChanged, c.Version+1, dropped,
+		map[string]string{"secretVersion": strconv.FormatInt(c.SecretVersion, 10), "reason": ReasonDestinationChanged})
+}
+
+// ReasonDestinationChanged: an OAuth connection's tokens were dropped
+// because a setting naming a host changed; it needs a new authorization.
+const ReasonDestinationChanged = "destination_changed"
+
 // SetAvailability changes where a shared connection is available.
 func (s *Service) SetAvailability(ctx context.Context, caller identity.Caller, id string, a connection.Availability, ifMatch int64) (*connection.Connection, error) {
 	return s.mutate(ctx, caller, id, ifMatch, func(r *store.Record) ([]connection.AuditEntry, error) {
@@ -457,8 +515,8 @@ func (s *Service) SetAvailability(ctx context.Context, caller identity.Caller, i
 		if err != nil {
 			return nil, err
 		}
-		if !connection.WithinAuthority(caller, next) {
-			return nil, apperr.E(apperr.Forbidden, "availability_not_allowed", "that availability is beyond your authority")
+		if !connection.CanMoveAvailability(caller, c, next) {
+			return nil, apperr.E(apperr.Forbidden, "availability_not_allowed", "both the current and the new availability must be within your authority")
 		}
 		if next == c.Availability {
 			return nil, nil
@@ -495,9 +553,10 @@ func (s *Service) SetOwners(ctx context.Context, caller identity.Caller, id stri
 		if len(added) == 0 && len(removed) == 0 {
 			return nil, nil
 		}
+		previous := strings.Join(c.Owners, " ")
 		c.Owners = next
 		return []connection.AuditEntry{s.audit(caller, connection.ActionOwnersChanged, c.Version+1, []string{"owners"},
-			map[string]string{"added": strings.Join(added, " "), "removed": strings.Join(removed, " ")})}, nil
+			map[string]string{"added": strings.Join(added, " "), "removed": strings.Join(removed, " "), "previous": previous})}, nil
 	})
 }
 
@@ -597,7 +656,13 @@ func (s *Service) changeEvents(caller identity.Caller, c *connection.Connection,
 		changes = append(changes, a.Changes...)
 	}
 	at := c.UpdatedAt
-	evs := []events.Event{events.ForConnection(events.ConnectionUpdated, c, s.newID(), caller.User, "", changes, at)}
+	updated := events.ForConnection(events.ConnectionUpdated, c, s.newID(), caller.User, "", changes, at)
+	for _, a := range audits {
+		if a.Action == connection.ActionOwnersChanged {
+			updated = updated.WithPreviousOwners(strings.Fields(a.Details["previous"]))
+		}
+	}
+	evs := []events.Event{updated}
 	reason := "settings_updated"
 	if slices.ContainsFunc(audits, func(a connection.AuditEntry) bool { return a.Action == connection.ActionCredentialsChanged }) {
 		reason = "credentials_updated"

@@ -76,24 +76,30 @@ func TestPermissionMatrix(t *testing.T) {
 	type want struct {
 		get    int
 		listed bool
-		patch  int
+		patch  int // rename
 		avail  int
 		owners int
 		del    int
+		// configure: change settings; test: POST .../test; disable:
+		// PATCH disabled.
+		configure, test, disable int
 	}
 	var (
-		manageAll  = want{200, in, 200, 200, 200, 204}
-		seeOnly    = want{200, in, 403, 403, 403, 403}
-		hidden     = want{404, out, 404, 404, 404, 404}
-		adminOther = want{200, in, 200, 403, 200, 204} // manage, but availability needs owner + site collection admin
-		personalMg = want{200, in, 200, 409, 409, 204} // personal: availability and owners are fixed
-		ownerNoSCA = want{200, in, 200, 403, 200, 204} // owner without site collection admin rights
+		manageAll  = want{200, in, 200, 200, 200, 204, 200, 200, 200}
+		seeOnly    = want{200, in, 403, 403, 403, 403, 403, 403, 403}
+		hidden     = want{404, out, 404, 404, 404, 404, 404, 404, 404}
+		adminOther = want{200, in, 200, 403, 200, 204, 200, 200, 200} // manage, but availability needs owner + site collection admin
+		personalMg = want{200, in, 200, 409, 409, 204, 200, 200, 200} // the creator: availability and owners are fixed
+		// Administrators see another's personal connection and may rename,
+		// disable or delete it, but never redirect, test or use it.
+		personalAd = want{200, in, 200, 409, 409, 204, 403, 403, 200}
+		ownerNoSCA = want{200, in, 200, 403, 200, 204, 200, 200, 200} // owner without site collection admin rights
 	)
 	matrix := map[string]map[string]want{
-		"tenantAdmin": {"tenant": manageAll, "hr": manageAll, "payroll": manageAll, "it": manageAll, "personal": personalMg},
-		"scaHR":       {"tenant": adminOther, "hr": manageAll, "payroll": adminOther, "it": adminOther, "personal": personalMg},
+		"tenantAdmin": {"tenant": manageAll, "hr": manageAll, "payroll": manageAll, "it": manageAll, "personal": personalAd},
+		"scaHR":       {"tenant": adminOther, "hr": manageAll, "payroll": adminOther, "it": adminOther, "personal": personalAd},
 		// scaIT owns nothing here, and /sites/hr/payroll is beyond its authority anyway.
-		"scaIT":         {"tenant": adminOther, "hr": adminOther, "payroll": adminOther, "it": adminOther, "personal": personalMg},
+		"scaIT":         {"tenant": adminOther, "hr": adminOther, "payroll": adminOther, "it": adminOther, "personal": personalAd},
 		"ownerPayroll":  {"tenant": seeOnly, "hr": seeOnly, "payroll": ownerNoSCA, "it": hidden, "personal": hidden},
 		"memberPayroll": {"tenant": seeOnly, "hr": seeOnly, "payroll": seeOnly, "it": hidden, "personal": personalMg},
 		"memberIT":      {"tenant": seeOnly, "hr": hidden, "payroll": hidden, "it": seeOnly, "personal": hidden},
@@ -136,6 +142,21 @@ func TestPermissionMatrix(t *testing.T) {
 				c, id = fresh()
 				if got := env.Do(apitest.Request{Method: "DELETE", Path: "/connections/" + id, Caller: c}).Status; got != w.del {
 					t.Errorf("DELETE = %d, want %d", got, w.del)
+				}
+				c, id = fresh()
+				if got := env.Do(apitest.Request{Method: "PATCH", Path: "/connections/" + id, Caller: c, Body: map[string]any{"settings": map[string]any{"testPath": "/health"}}}).Status; got != w.configure {
+					t.Errorf("PATCH settings = %d, want %d", got, w.configure)
+				}
+				c, id = fresh()
+				// No resolver runs in this environment: a test the rules allow
+				// gets past them and finds the resolver unreachable (503).
+				// local/runtime tests run it for real.
+				if got := env.Do(apitest.Request{Method: "POST", Path: "/connections/" + id + "/test", Caller: c}).Status; (w.test == 200 && got != http.StatusServiceUnavailable) || (w.test != 200 && got != w.test) {
+					t.Errorf("POST test = %d, want %d (503 past the rules)", got, w.test)
+				}
+				c, id = fresh()
+				if got := env.Do(apitest.Request{Method: "PATCH", Path: "/connections/" + id, Caller: c, Body: map[string]any{"disabled": true}}).Status; got != w.disable {
+					t.Errorf("PATCH disabled = %d, want %d", got, w.disable)
 				}
 			})
 		}

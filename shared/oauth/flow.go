@@ -338,7 +338,7 @@ func (c *Callback) Complete(ctx context.Context, in CallbackInput) (*Completed, 
 	for attempt := 0; ; attempt++ {
 		conn := &rec.Conn
 		var err error
-		evs, err = c.store(ctx, conn, st.User, tokens)
+		evs, err = c.store(ctx, conn, st.User, tokens, p.TokenOrigin())
 		if err == nil {
 			break
 		}
@@ -360,13 +360,15 @@ func (c *Callback) Complete(ctx context.Context, in CallbackInput) (*Completed, 
 // Updated (the credentials changed, so runs suspended on the connection
 // resume) and, when it ends an expired or failing state, Connection
 // Recovered.
-func (c *Callback) store(ctx context.Context, conn *connection.Connection, user string, tokens *TokenSet) ([]events.Event, error) {
+func (c *Callback) store(ctx context.Context, conn *connection.Connection, user string, tokens *TokenSet, tokenOrigin string) ([]events.Event, error) {
 	next := conn.SecretVersion + 1
 	pt, err := tokens.Encode()
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := c.cfg.Sealer.Seal(ctx, vault.Binding{Tenant: conn.Tenant, Subject: conn.ID, Version: next}, pt)
+	bound := *conn
+	bound.TokenEndpoint = tokenOrigin
+	sealed, err := c.cfg.Sealer.Seal(ctx, bound.Binding(next), pt)
 	clear(pt)
 	if err != nil {
 		return nil, fmt.Errorf("oauth.Complete seal: %w", err)
@@ -374,7 +376,7 @@ func (c *Callback) store(ctx context.Context, conn *connection.Connection, user 
 	now := c.cfg.Now().UTC()
 	after := *conn
 	after.Version, after.SecretVersion, after.Status, after.StatusReason, after.UpdatedAt = conn.Version+1, next, connection.StatusActive, "", now
-	after.TokenExpiresAt, after.RefreshTokenExpiresAt = tokens.ExpiresAt(), tokens.RefreshExpiresAt()
+	after.TokenExpiresAt, after.RefreshTokenExpiresAt, after.TokenEndpoint = tokens.ExpiresAt(), tokens.RefreshExpiresAt(), tokenOrigin
 	changes := []string{"credentials.accessToken", "credentials.refreshToken", "status"}
 	evs := []events.Event{events.ForConnection(events.ConnectionUpdated, &after, c.cfg.NewID(), user, expiry.ReasonAuthorized, changes, now)}
 	switch conn.Status {
@@ -382,7 +384,7 @@ func (c *Callback) store(ctx context.Context, conn *connection.Connection, user 
 		evs = append(evs, events.ForConnection(events.ConnectionRecovered, &after, c.cfg.NewID(), user, expiry.ReasonAuthorized, changes, now))
 	}
 	return evs, c.cfg.Store.PutTokens(ctx, store.TokenWrite{
-		Tenant: conn.Tenant, ID: conn.ID, FromSecretVersion: conn.SecretVersion, Secret: sealed,
+		Tenant: conn.Tenant, ID: conn.ID, FromSecretVersion: conn.SecretVersion, Secret: sealed, TokenEndpoint: tokenOrigin,
 		SecretFields: tokens.SecretFields(), TokenExpiresAt: tokens.ExpiresAt(), RefreshTokenExpiresAt: tokens.RefreshExpiresAt(),
 		ExpectedVersion: conn.Version,
 		Audit: &connection.AuditEntry{ID: c.cfg.NewID(), At: now, Actor: user, Action: connection.ActionAuthorized, Version: conn.Version + 1,

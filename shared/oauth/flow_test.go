@@ -187,7 +187,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		t.Errorf("token expiry %v", done.Conn.TokenExpiresAt)
 	}
 	r, _ := f.env.Store.Get(ctx, "t1", "c1")
-	pt, err := f.opener.Open(ctx, vault.Binding{Tenant: "t1", Subject: "c1", Version: 1}, r.Secret)
+	pt, err := f.opener.Open(ctx, r.Conn.Binding(1), r.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,18 +91,13 @@ func NewProvider(typ *connection.Type, reg *store.OAuthClient, clientSecret []by
 		p.now = time.Now
 	}
 	if d := typ.OAuth; d != nil {
-		p.AuthorizeURL, p.TokenURL, p.Scopes = d.AuthorizeURL, d.TokenURL, slices.Clone(d.Scopes)
+		p.Scopes = slices.Clone(d.Scopes)
 	}
 	if reg == nil {
 		return nil, ErrNotConfigured
 	}
 	p.ClientID = reg.ClientID
-	if reg.AuthorizeURL != "" {
-		p.AuthorizeURL = reg.AuthorizeURL
-	}
-	if reg.TokenURL != "" {
-		p.TokenURL = reg.TokenURL
-	}
+	p.AuthorizeURL, p.TokenURL = reg.Endpoints()
 	if len(reg.Scopes) > 0 {
 		p.Scopes = slices.Clone(reg.Scopes)
 	}
@@ -322,7 +317,25 @@ func (e *Error) Transient() bool { return !e.Rejected }
 
 // RevokesGrant reports whether the error means the stored grant (refresh
 // token) is dead, so the connection needs re-authorization.
-func (e *Error) RevokesGrant() bool { return e.Code == "invalid_grant" }
+func (e *Error) RevokesGrant() bool {
+	return e.Code == "invalid_grant" || e.Code == CodeTokenEndpointChanged
+}
+
+// CodeTokenEndpointChanged: the tenant's registration now names another
+// token endpoint than the one the stored tokens came from. The refresh
+// token is never sent to a host it was not issued by: the connection needs
+// a new authorization.
+const CodeTokenEndpointChanged = "token_endpoint_changed"
+
+// ErrTokenEndpointChanged is the refusal to refresh at another token endpoint.
+var ErrTokenEndpointChanged = &Error{Code: CodeTokenEndpointChanged, Rejected: true}
+
+// TokenOrigin is the origin of the provider's token endpoint: the
+// destination its tokens' refresh token is bound to.
+func (p *Provider) TokenOrigin() string {
+	o, _ := connection.Origin(p.TokenURL)
+	return o
+}
 
 // AsError finds the provider error in err's chain.
 func AsError(err error) (*Error, bool) {

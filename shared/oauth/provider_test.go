@@ -23,7 +23,6 @@ import (
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
-	"github.com/connmgr/connmgr/shared/vault"
 )
 
 // authorized runs the code flow for a fresh connection and returns the
@@ -38,7 +37,7 @@ func (f *fixture) authorized(t *testing.T, id string) *oauth.TokenSet {
 		t.Fatal(err)
 	}
 	r, _ := f.env.Store.Get(ctx, "t1", id)
-	pt, err := f.opener.Open(ctx, vault.Binding{Tenant: "t1", Subject: id, Version: done.Conn.SecretVersion}, r.Secret)
+	pt, err := f.opener.Open(ctx, r.Conn.Binding(done.Conn.SecretVersion), r.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}

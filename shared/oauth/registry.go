@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,6 +198,11 @@ func (r *Registry) Put(ctx context.Context, caller identity.Caller, typeID strin
 			return nil, apperr.E(apperr.PreconditionFailed, "version_mismatch", "the OAuth client was changed by someone else; read it again")
 		}
 		next.Secret, next.SecretVersion = prev.Secret, prev.SecretVersion
+		if !newSecret && !slices.Equal(prev.Destinations(), next.Destinations()) {
+			// The client secret goes to the token endpoint: it never
+			// follows the registration to another host.
+			return nil, apperr.ConflictField("clientSecret", "credentials_required", "changing the endpoints' hosts needs the client secret in the same request")
+		}
 		if !expGiven {
 			next.SecretExpiresAt = prev.SecretExpiresAt
 			if newSecret && !r.store.Policy().ClientSecretCurrent(prev.SecretExpiresAt, now) {

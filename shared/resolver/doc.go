@@ -6,8 +6,10 @@
 //
 // One strongly consistent GetItem of the connection (the sealed secret is on
 // the item) and, while the data key is in the vault.KeyCache, no KMS call.
-// Last-used time is recorded in the background at most once per connection
-// per LastUsedInterval per instance, never on the request's path.
+// Last-used time is recorded at most once per connection per
+// LastUsedInterval per instance, inside the resolution (a 250 ms budget,
+// skipped on failure): Lambda freezes an instance when its handler
+// returns, so nothing is left running in the background.
 //
 // # Refresh
 //

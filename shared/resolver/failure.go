@@ -24,6 +24,7 @@ const (
 	CodeSecretUnreadable     Code = "secret_unreadable"     // the stored secret does not verify
 	CodeOAuthClientMissing   Code = "oauth_client_missing"  // the tenant has no OAuth client for the type
 	CodeConnectionError      Code = "connection_error"      // status error
+	CodeDisabled             Code = "connection_disabled"   // disabled by an owner or administrator
 	// Transient failures.
 	CodeKeyUnavailable    Code = "key_unavailable"     // KMS disabled, denied or failing
 	CodeThrottled         Code = "throttled"           // DynamoDB, KMS or the provider throttled
@@ -46,6 +47,7 @@ var codeInfo = map[Code]struct {
 	CodeSecretUnreadable:     {true, false, "the connection's stored credentials cannot be read; update them"},
 	CodeOAuthClientMissing:   {true, false, "no OAuth client is registered for this connection type"},
 	CodeConnectionError:      {true, false, "the connection is in error; check and update it"},
+	CodeDisabled:             {true, false, "the connection is disabled; enable it to use it"},
 	CodeKeyUnavailable:       {false, true, "the encryption key is unavailable"},
 	CodeThrottled:            {false, true, "throttled; retry later"},
 	CodeUnavailable:          {false, true, "a dependency is unavailable; retry later"},

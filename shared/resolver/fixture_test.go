@@ -91,7 +91,6 @@ func (f *fixture) instance(t testing.TB, adjust func(*resolver.Config)) *resolve
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.Flush)
 	return r
 }
 
@@ -130,7 +129,7 @@ func (f *fixture) create(t testing.TB, c connection.Connection, creds map[string
 			r.Conn.SecretFields = append(r.Conn.SecretFields, k)
 		}
 		var err error
-		if r.Secret, err = f.env.Sealer.Seal(context.Background(), vault.Binding{Tenant: "t1", Subject: c.ID, Version: 1}, pt); err != nil {
+		if r.Secret, err = f.env.Sealer.Seal(context.Background(), r.Conn.Binding(1), pt); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +167,7 @@ func (f *fixture) stored(t testing.TB, id string) (*store.Record, *oauth.TokenSe
 	if err != nil {
 		t.Fatal(err)
 	}
-	pt, err := f.env.Opener(nil).Open(ctx, vault.Binding{Tenant: "t1", Subject: id, Version: r.Conn.SecretVersion}, r.Secret)
+	pt, err := f.env.Opener(nil).Open(ctx, r.Conn.Binding(r.Conn.SecretVersion), r.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (json.RawMe
 		done, err := h.Callback.Complete(ctx, *req.Authorization)
 		if err != nil {
 			e := apperr.As(err)
-			h.Resolver.log.Info("authorization not completed", "code", e.Code, "error", err.Error())
+			h.Resolver.log.InfoContext(ctx, "authorization not completed", "code", e.Code, "error", err.Error())
 			return json.Marshal(struct {
 				OK    bool      `json:"ok"`
 				Error ErrorBody `json:"error"`
@@ -120,7 +120,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (json.RawMe
 			h.Resolver.cfg.Events.Flush(ctx, done.Events)
 		}
 		c := done.Conn
-		h.Resolver.log.Info("authorization completed", "tenant", c.Tenant, "connection", c.ID, "user", done.User, "secretVersion", c.SecretVersion)
+		h.Resolver.log.InfoContext(ctx, "authorization completed", "tenant", c.Tenant, "connection", c.ID, "user", done.User, "secretVersion", c.SecretVersion)
 		return json.Marshal(struct {
 			OK         bool                 `json:"ok"`
 			Connection AuthorizedConnection `json:"connection"`

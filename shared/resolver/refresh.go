@@ -102,7 +102,7 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if _, err := r.cfg.Store.ReleaseLease(rctx, tenant, id, owner); err != nil {
-			r.log.Warn("refresh lease not released; it expires by itself", slog.String("tenant", tenant), slog.String("connection", id), slog.String("error", err.Error()))
+			r.log.WarnContext(ctx, "refresh lease not released; it expires by itself", slog.String("tenant", tenant), slog.String("connection", id), slog.String("error", err.Error()))
 		}
 	}()
 	// Only real time bounds the provider call: it must end inside the lease.
@@ -129,6 +129,11 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 	if err != nil {
 		return outcome{}, classify(err, id)
 	}
+	if typ.AuthMethod == connection.AuthOAuth2Code && rec.Conn.TokenEndpoint != p.TokenOrigin() {
+		// The registration names another token endpoint than the one the
+		// refresh token came from: it never goes there.
+		return r.rejected(ctx, owner, rec, typ, n, oauth.ErrTokenEndpointChanged)
+	}
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var next *oauth.TokenSet
@@ -141,19 +146,19 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 	if err != nil {
 		return r.rejected(ctx, owner, rec, typ, n, err)
 	}
-	if err := r.store(ctx, rec, next); err != nil {
+	if err := r.store(ctx, rec, next, p.TokenOrigin()); err != nil {
 		if errors.Is(err, store.ErrSecretChanged) {
 			// Someone stored other credentials (a reconnect) while we
 			// refreshed; theirs stay. Ours are valid: hand them out this once.
-			r.log.Warn("refreshed tokens not stored: the connection was reconnected meanwhile", slog.String("tenant", tenant), slog.String("connection", id))
+			r.log.WarnContext(ctx, "refreshed tokens not stored: the connection was reconnected meanwhile", slog.String("tenant", tenant), slog.String("connection", id))
 			return outcome{tokens: next, mine: true}, nil
 		}
 		// The provider may have rotated the refresh token: losing it
 		// breaks the connection at the next refresh. Say so loudly.
-		r.log.Error("refreshed tokens not stored", slog.String("tenant", tenant), slog.String("connection", id), slog.String("error", err.Error()))
+		r.log.ErrorContext(ctx, "refreshed tokens not stored", slog.String("tenant", tenant), slog.String("connection", id), slog.String("error", err.Error()))
 		return outcome{tokens: next, mine: true}, nil
 	}
-	r.log.Info("token refreshed", slog.String("tenant", tenant), slog.String("connection", id), slog.Int64("secretVersion", rec.Conn.SecretVersion+1),
+	r.log.InfoContext(ctx, "token refreshed", slog.String("tenant", tenant), slog.String("connection", id), slog.Int64("secretVersion", rec.Conn.SecretVersion+1),
 		slog.Time("expiresAt", next.ExpiresAt()), slog.Bool("expiryAssumed", next.ExpiryAssumed()))
 	return outcome{tokens: next, mine: true}, nil
 }
@@ -168,13 +173,14 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 // moved on meanwhile (the expiry check's transition), the write is
 // decided again on the connection as stored, so the new tokens are never
 // lost to a status change.
-func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.TokenSet) error {
+func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.TokenSet, tokenOrigin string) error {
 	c := rec.Conn
 	pt, err := next.Encode()
 	if err != nil {
 		return err
 	}
-	sealed, err := r.cfg.Sealer.Seal(ctx, vault.Binding{Tenant: c.Tenant, Subject: c.ID, Version: c.SecretVersion + 1}, pt)
+	c.TokenEndpoint = tokenOrigin
+	sealed, err := r.cfg.Sealer.Seal(ctx, c.Binding(c.SecretVersion+1), pt)
 	clear(pt)
 	if err != nil {
 		return err
@@ -186,7 +192,7 @@ func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.Tok
 		err = r.cfg.Store.PutTokens(ctx, w)
 		if err == nil {
 			if len(w.Events) > 0 {
-				r.log.Info("connection recovered by a refresh", slog.String("tenant", c.Tenant), slog.String("connection", c.ID),
+				r.log.InfoContext(ctx, "connection recovered by a refresh", slog.String("tenant", c.Tenant), slog.String("connection", c.ID),
 					slog.String("from", string(c.Status)), slog.Time("refreshTokenExpiresAt", next.RefreshExpiresAt()))
 				if r.cfg.Events != nil {
 					r.cfg.Events.Flush(ctx, w.Events)
@@ -208,6 +214,7 @@ func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.Tok
 				return &apperr.Error{Kind: store.ErrSecretChanged.Kind, Code: store.ErrSecretChanged.Code, Message: store.ErrSecretChanged.Message, Err: err}
 			}
 			c = cur.Conn
+			c.TokenEndpoint = tokenOrigin
 		case (k == apperr.Throttled || k == apperr.Unavailable || k == apperr.Internal) && transient < 3:
 			transient++
 			if serr := r.cfg.Sleep(ctx, backoff); serr != nil {
@@ -225,7 +232,7 @@ func (r *Resolver) tokenWrite(c *connection.Connection, sealed vault.Sealed, nex
 	now := r.cfg.Now().UTC()
 	rte := next.RefreshExpiresAt()
 	to, reason, recovered := r.cfg.Store.Policy().AfterRefresh(c.Status, c.StatusReason, rte, now)
-	w := store.TokenWrite{Tenant: c.Tenant, ID: c.ID, FromSecretVersion: c.SecretVersion, Secret: sealed,
+	w := store.TokenWrite{Tenant: c.Tenant, ID: c.ID, FromSecretVersion: c.SecretVersion, Secret: sealed, TokenEndpoint: c.TokenEndpoint,
 		SecretFields: next.SecretFields(), TokenExpiresAt: next.ExpiresAt(), RefreshTokenExpiresAt: rte,
 		Status: to, StatusReason: reason, ExpectedStatus: c.Status}
 	if !recovered {
@@ -269,7 +276,7 @@ func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record
 				return outcome{}, err
 			}
 			if !n.due(ts, r.cfg.Now()) {
-				r.log.Info("refresh rejected, but a newer token is stored: using it", slog.String("tenant", rec.Conn.Tenant),
+				r.log.InfoContext(ctx, "refresh rejected, but a newer token is stored: using it", slog.String("tenant", rec.Conn.Tenant),
 					slog.String("connection", id), slog.String("providerCode", pe.Code))
 				return outcome{tokens: ts}, nil
 			}
@@ -293,7 +300,7 @@ func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record
 				Details: map[string]string{"reason": pe.Code, "secretVersion": fmt.Sprint(rec.Conn.SecretVersion)}},
 		})
 		if err == nil {
-			r.log.Warn("connection marked expired", slog.String("tenant", rec.Conn.Tenant), slog.String("connection", id),
+			r.log.WarnContext(ctx, "connection marked expired", slog.String("tenant", rec.Conn.Tenant), slog.String("connection", id),
 				slog.String("providerCode", pe.Code), slog.Int64("secretVersion", rec.Conn.SecretVersion))
 			if r.cfg.Events != nil {
 				r.cfg.Events.Flush(ctx, evs)
@@ -304,7 +311,7 @@ func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record
 			return outcome{}, f
 		}
 		if !apperr.Is(err, apperr.PreconditionFailed) {
-			r.log.Warn("connection not marked expired", slog.String("tenant", rec.Conn.Tenant), slog.String("connection", id), slog.String("error", err.Error()))
+			r.log.WarnContext(ctx, "connection not marked expired", slog.String("tenant", rec.Conn.Tenant), slog.String("connection", id), slog.String("error", err.Error()))
 			return outcome{}, f
 		}
 		// The item moved on (an edit or a new secret): look again.

@@ -13,7 +13,6 @@ import (
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/resolver"
 	"github.com/connmgr/connmgr/shared/store"
-	"github.com/connmgr/connmgr/shared/vault"
 )
 
 // resolveAll runs n resolutions of id at once, spread over instances, and
@@ -168,13 +167,13 @@ func TestRefresh_InvalidGrantAfterAnotherProcessRotated_NoFalseReauth(t *testing
 			now := f.env.Clock.Now()
 			ts := oauth.NewTokenSet(at, nrt, "Bearer", now.Add(life), now)
 			pt, _ := ts.Encode()
-			sealed, err := f.env.Sealer.Seal(ctx, vault.Binding{Tenant: "t1", Subject: "c1", Version: rec.Conn.SecretVersion + 1}, pt)
+			sealed, err := f.env.Sealer.Seal(ctx, rec.Conn.Binding(rec.Conn.SecretVersion+1), pt)
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			if err := f.env.Store.PutTokens(ctx, store.TokenWrite{Tenant: "t1", ID: "c1", FromSecretVersion: rec.Conn.SecretVersion,
-				Secret: sealed, SecretFields: ts.SecretFields(), TokenExpiresAt: ts.ExpiresAt()}); err != nil {
+				Secret: sealed, TokenEndpoint: rec.Conn.TokenEndpoint, SecretFields: ts.SecretFields(), TokenExpiresAt: ts.ExpiresAt()}); err != nil {
 				t.Error(err)
 			}
 			rotated = at

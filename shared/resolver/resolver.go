@@ -20,7 +20,6 @@ import (
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
-	"github.com/connmgr/connmgr/shared/vault"
 )
 
 // Store is what the resolver needs of the store.
@@ -50,8 +49,9 @@ const (
 	leaseMargin     = 5 * time.Second
 	firstBackoff    = 25 * time.Millisecond
 	maxBackoff      = 400 * time.Millisecond
-	lastUsedWorkers = 4
 	lastUsedEntries = 10000
+	// lastUsedBudget bounds the last-used write inside a resolution.
+	lastUsedBudget = 250 * time.Millisecond
 )
 
 // Config builds a Resolver. Store, Opener and Sealer are required.
@@ -100,8 +100,6 @@ type Resolver struct {
 
 	usedMu   sync.Mutex
 	lastUsed map[string]time.Time
-	usedSem  chan struct{}
-	usedWG   sync.WaitGroup
 }
 
 // New checks cfg and returns a Resolver.
@@ -137,7 +135,7 @@ func New(cfg Config) (*Resolver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Resolver{cfg: cfg, log: log, lastUsed: map[string]time.Time{}, usedSem: make(chan struct{}, lastUsedWorkers)}, nil
+	return &Resolver{cfg: cfg, log: log, lastUsed: map[string]time.Time{}}, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -210,8 +208,8 @@ func (r *Resolver) Resolve(ctx context.Context, in Input) (*Credential, error) {
 			slog.String("providerCode", f.ProviderCode), slog.Bool("authFailure", f.AuthFailure), slog.String("error", f.Error()))...)
 		return nil, f
 	}
-	r.log.Debug("credential resolved", append(in.attrs(), slog.Any("credential", cred))...)
-	r.noteUse(in.Tenant, in.ConnectionID)
+	r.log.DebugContext(ctx, "credential resolved", append(in.attrs(), slog.Any("credential", cred))...)
+	r.noteUse(ctx, in.Tenant, in.ConnectionID)
 	return cred, nil
 }
 
@@ -225,7 +223,7 @@ func (r *Resolver) ResolveForTest(ctx context.Context, tenant, id, user string) 
 	cred, err := r.resolveUse(ctx, in, false)
 	if err != nil {
 		f := classify(err, id)
-		r.log.Info("test credential not resolved", append(in.attrs(), slog.String("code", string(f.Code)), slog.String("error", f.Error()))...)
+		r.log.InfoContext(ctx, "test credential not resolved", append(in.attrs(), slog.String("code", string(f.Code)), slog.String("error", f.Error()))...)
 		return nil, f
 	}
 	return cred, nil
@@ -253,6 +251,9 @@ func (r *Resolver) resolveUse(ctx context.Context, in Input, checkUse bool) (*Cr
 	}
 	if checkUse && !connection.CanUse(use, &rec.Conn) {
 		return nil, fail(CodeNotUsable, in.ConnectionID, nil)
+	}
+	if rec.Conn.Disabled {
+		return nil, fail(CodeDisabled, in.ConnectionID, nil)
 	}
 	typ, err := connection.Lookup(rec.Conn.Type, "type")
 	if err != nil {
@@ -330,7 +331,7 @@ func baseURL(typ *connection.Type, settings map[string]any) string {
 }
 
 func (r *Resolver) open(ctx context.Context, rec *store.Record) ([]byte, error) {
-	pt, err := r.cfg.Opener.Open(ctx, vault.Binding{Tenant: rec.Conn.Tenant, Subject: rec.Conn.ID, Version: rec.Conn.SecretVersion}, rec.Secret)
+	pt, err := r.cfg.Opener.Open(ctx, rec.Conn.Binding(rec.Conn.SecretVersion), rec.Secret)
 	if err != nil {
 		return nil, classify(err, rec.Conn.ID)
 	}
@@ -355,9 +356,12 @@ func (r *Resolver) tokens(ctx context.Context, rec *store.Record) (*oauth.TokenS
 	return ts, nil
 }
 
-// noteUse records the use in the background, at most once per connection
-// per interval per instance; when the workers are busy the sample is dropped.
-func (r *Resolver) noteUse(tenant, id string) {
+// noteUse records the use before the handler returns (Lambda freezes the
+// instance once it has: nothing may run after), at most once per
+// connection per interval per instance. The write gets a short budget of
+// its own and is skipped on failure: a missed sample is harmless, a
+// resolution that waits long for it is not.
+func (r *Resolver) noteUse(ctx context.Context, tenant, id string) {
 	if r.cfg.LastUsedInterval < 0 {
 		return
 	}
@@ -373,25 +377,13 @@ func (r *Resolver) noteUse(tenant, id string) {
 	}
 	r.lastUsed[key] = now
 	r.usedMu.Unlock()
-	select {
-	case r.usedSem <- struct{}{}:
-	default:
-		return
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastUsedBudget)
+	defer cancel()
+	if err := r.cfg.Store.TouchLastUsed(wctx, tenant, id, now); err != nil {
+		r.log.WarnContext(ctx, "last-used not recorded", slog.String("tenant", tenant), slog.String("connection", id), slog.String("error", err.Error()))
 	}
-	r.usedWG.Add(1)
-	go func() {
-		defer r.usedWG.Done()
-		defer func() { <-r.usedSem }()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := r.cfg.Store.TouchLastUsed(ctx, tenant, id, now); err != nil {
-			r.log.Warn("last-used not recorded", slog.String("tenant", tenant), slog.String("connection", id), slog.String("error", err.Error()))
-		}
-	}()
 }
 
-// Flush waits for background last-used writes (tests; Lambda shutdown).
-func (r *Resolver) Flush() { r.usedWG.Wait() }
 
 // Refreshed is the outcome of RefreshIfDue.
 type Refreshed struct {

@@ -61,7 +61,7 @@ func (h *Handler) test(ctx context.Context, in Input) TestResult {
 		return TestResult{Code: "invalid_target", Message: "the connection's base URL cannot be requested"}
 	}
 	target := strings.TrimSuffix(cred.BaseURL, "/") + path
-	h.Resolver.log.Info("connection tested", slog.String("tenant", in.Tenant), slog.String("connection", in.ConnectionID),
+	h.Resolver.log.InfoContext(ctx, "connection tested", slog.String("tenant", in.Tenant), slog.String("connection", in.ConnectionID),
 		slog.String("outcome", res.Outcome), slog.Int("status", res.Status), slog.String("reason", res.Reason))
 	switch res.Outcome {
 	case httpaction.Succeeded:

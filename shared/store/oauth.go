@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/vault"
 )
@@ -64,9 +66,46 @@ type OAuthClient struct {
 	UpdatedBy    string
 }
 
-// SecretBinding is the identity the client secret is sealed to.
+// SecretBinding is the identity the client secret is sealed to: its
+// destinations are the origins of the endpoints in effect (the
+// registration's, else the type's defaults), so a secret never opens for
+// endpoints it was not registered with.
 func (c *OAuthClient) SecretBinding() vault.Binding {
-	return vault.Binding{Tenant: c.Tenant, Subject: OAuthClientSubject(c.Type), Version: c.SecretVersion}
+	return vault.Binding{Tenant: c.Tenant, Subject: OAuthClientSubject(c.Type), Version: c.SecretVersion, Destinations: c.Destinations()}
+}
+
+// Endpoints are the authorization and token endpoints in effect.
+func (c *OAuthClient) Endpoints() (authorize, token string) {
+	authorize, token = c.AuthorizeURL, c.TokenURL
+	if t, err := connection.Lookup(c.Type, "type"); err == nil && t.OAuth != nil {
+		if authorize == "" {
+			authorize = t.OAuth.AuthorizeURL
+		}
+		if token == "" {
+			token = t.OAuth.TokenURL
+		}
+	}
+	return authorize, token
+}
+
+// Destinations are the sorted origins of the endpoints in effect.
+func (c *OAuthClient) Destinations() []string {
+	var out []string
+	a, t := c.Endpoints()
+	for _, raw := range []string{a, t} {
+		if raw == "" {
+			continue
+		}
+		o, ok := connection.Origin(raw)
+		if !ok {
+			o = "invalid:" + raw
+		}
+		if !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 type oauthClientItem struct {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,7 +79,7 @@ func TestOAuthClientVersions(t *testing.T) {
 		t.Fatalf("second create: %v", err)
 	}
 	got, err := env.Store.GetOAuthClient(ctx, "t1", "oauth2-generic")
-	if err != nil || got.ClientID != "id" || got.TokenURL != "https://idp/token" || got.SecretBinding() != c.SecretBinding() {
+	if err != nil || got.ClientID != "id" || got.TokenURL != "https://idp/token" || !reflect.DeepEqual(got.SecretBinding(), c.SecretBinding()) {
 		t.Fatalf("get: %+v %v", got, err)
 	}
 	if _, err := env.Store.GetOAuthClient(ctx, "t2", "oauth2-generic"); !apperr.Is(err, apperr.NotFound) {

@@ -153,6 +153,8 @@ type connItem struct {
 	SecretKey     []byte    `dynamodbav:"secretKey,omitempty"`
 	SecretNonce   []byte    `dynamodbav:"secretNonce,omitempty"`
 	SecretCt      []byte    `dynamodbav:"secretCt,omitempty"`
+	TokenEndpoint string    `dynamodbav:"tokenEndpoint,omitempty"`
+	Disabled      bool      `dynamodbav:"disabled,omitempty"`
 	// Epoch seconds, so conditions compare numbers.
 	TokenExpiresAt int64 `dynamodbav:"tokenExpiresAt,omitempty"`
 	LastUsedAt     int64 `dynamodbav:"lastUsedAt,omitempty"`
@@ -183,6 +185,7 @@ func (s *Store) toItem(r *Record) (connItem, error) {
 		Version: c.Version, Status: string(c.Status), StatusReason: c.StatusReason,
 		Settings: string(settings), SecretVersion: c.SecretVersion,
 		SecretKey: r.Secret.EncryptedKey, SecretNonce: r.Secret.Nonce, SecretCt: r.Secret.Ciphertext,
+		TokenEndpoint: c.TokenEndpoint, Disabled: c.Disabled,
 		TokenExpiresAt: epoch(c.TokenExpiresAt), LastUsedAt: epoch(c.LastUsedAt), TokensAt: epoch(r.TokensAt),
 		RefreshTokenExpiresAt: epoch(c.RefreshTokenExpiresAt),
 	}
@@ -215,6 +218,7 @@ func fromItem(it connItem) (*Record, error) {
 			SecretFields: it.SecretFields, SecretVersion: it.SecretVersion,
 			TokenExpiresAt: fromEpoch(it.TokenExpiresAt), LastUsedAt: fromEpoch(it.LastUsedAt),
 			RefreshTokenExpiresAt: fromEpoch(it.RefreshTokenExpiresAt),
+			TokenEndpoint:         it.TokenEndpoint, Disabled: it.Disabled,
 		},
 		Secret:   vault.Sealed{EncryptedKey: it.SecretKey, Nonce: it.SecretNonce, Ciphertext: it.SecretCt},
 		TokensAt: fromEpoch(it.TokensAt),

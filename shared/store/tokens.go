@@ -103,6 +103,9 @@ type TokenWrite struct {
 	// vault.Binding{Tenant, ID, FromSecretVersion+1}.
 	FromSecretVersion int64
 	Secret            vault.Sealed
+	// TokenEndpoint is the origin of the token endpoint the tokens came
+	// from; part of their binding (connection.Connection.Destinations).
+	TokenEndpoint string
 	// SecretFields names what the token set holds; empty keeps the stored list.
 	SecretFields   []string
 	TokenExpiresAt time.Time
@@ -150,6 +153,7 @@ func (s *Store) PutTokens(ctx context.Context, w TokenWrite) error {
 		Set(expression.Name("secretNonce"), expression.Value(w.Secret.Nonce)).
 		Set(expression.Name("secretCt"), expression.Value(w.Secret.Ciphertext)).
 		Set(expression.Name("secretVersion"), expression.Value(w.FromSecretVersion+1)).
+		Set(expression.Name("tokenEndpoint"), expression.Value(w.TokenEndpoint)).
 		Set(expression.Name("tokenExpiresAt"), expression.Value(epoch(w.TokenExpiresAt))).
 		Set(expression.Name("refreshTokenExpiresAt"), expression.Value(epoch(w.RefreshTokenExpiresAt))).
 		Set(expression.Name("status"), expression.Value(string(status))).

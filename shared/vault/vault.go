@@ -1,7 +1,8 @@
 // Package vault is envelope encryption for secrets: a fresh KMS data key per
 // secret version, AES-256-GCM, with the KMS encryption context and the GCM
-// associated data both binding the ciphertext to its tenant, subject and
-// version, so a ciphertext moved to another item, or altered, fails to open.
+// associated data both binding the ciphertext to its tenant, subject,
+// version and destinations (the origins it may be sent to), so a ciphertext
+// moved to another item, altered, or read for other hosts fails to open.
 //
 // Plaintext data keys live only for the duration of one Seal or Open (or, in
 // the resolver, in its bounded cache) and are never logged or returned.
@@ -12,9 +13,12 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -31,17 +35,27 @@ type Binding struct {
 	// client registrations "oauth-client/<type>".
 	Subject string
 	Version int64
+	// Destinations are the origins (scheme://host:port) the secret may be
+	// sent to, sorted; empty for secrets that go nowhere (a PKCE verifier).
+	Destinations []string
 }
 
-// Context is the KMS encryption context. It names tenant and subject only:
-// the version lives in the associated data, so the IAM condition on
-// kms:EncryptionContextKeys stays fixed.
+// Context is the KMS encryption context: tenant, subject and the digest of
+// the destinations. The version lives in the associated data, so the IAM
+// condition on kms:EncryptionContextKeys stays a fixed set of keys.
 func (b Binding) Context() map[string]string {
-	return map[string]string{"tenant": b.Tenant, "connection": b.Subject}
+	return map[string]string{"tenant": b.Tenant, "connection": b.Subject, "destinations": b.DestinationsDigest()}
+}
+
+// DestinationsDigest is the base64url SHA-256 of the destinations, one per
+// line: short enough for an encryption context whatever the hosts.
+func (b Binding) DestinationsDigest() string {
+	sum := sha256.Sum256([]byte(strings.Join(b.Destinations, "\n")))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 func (b Binding) aad() []byte {
-	return []byte("connmgr/v1\x00" + b.Tenant + "\x00" + b.Subject + "\x00" + strconv.FormatInt(b.Version, 10))
+	return []byte("connmgr/v2\x00" + b.Tenant + "\x00" + b.Subject + "\x00" + strconv.FormatInt(b.Version, 10) + "\x00" + b.DestinationsDigest())
 }
 
 // Sealed is a secret at rest: the KMS-encrypted data key, the GCM nonce and
