@@ -78,6 +78,9 @@ type retrier struct {
 	maxAttempts int
 	backoff     float64
 	maxDelay    int
+	// fullJitter: JitterStrategy FULL, each wait drawn from [0, the
+	// computed backoff] (Options.Jitter).
+	fullJitter bool
 }
 
 type catcher struct {
@@ -369,7 +372,7 @@ func parseRetrier(item any, i int, last bool) (retrier, error) {
 	}
 	for _, k := range sortedKeys(m) {
 		switch k {
-		case "ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds":
+		case "ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy":
 		default:
 			return retrier{}, fmt.Errorf("%s: field %q is not supported by the local engine", where, k)
 		}
@@ -400,6 +403,15 @@ func parseRetrier(item any, i int, last bool) (retrier, error) {
 	}
 	if r.maxDelay, err = optPositiveInt(m, "MaxDelaySeconds", 31622400); err != nil {
 		return r, fmt.Errorf("%s: %w", where, err)
+	}
+	if raw, ok := m["JitterStrategy"]; ok {
+		switch raw {
+		case "FULL":
+			r.fullJitter = true
+		case "NONE":
+		default:
+			return r, fmt.Errorf("%s: JitterStrategy must be FULL or NONE", where)
+		}
 	}
 	return r, nil
 }

@@ -17,7 +17,9 @@
 // .waitForTaskToken form; Parameters with FunctionName and Payload),
 // Choice, Pass, Succeed, Fail; InputPath, Parameters, ResultSelector,
 // ResultPath (null discards), OutputPath, TimeoutSeconds, Retry
-// (ErrorEquals, IntervalSeconds, MaxAttempts, BackoffRate, MaxDelaySeconds),
+// (ErrorEquals, IntervalSeconds, MaxAttempts, BackoffRate, MaxDelaySeconds,
+// JitterStrategy FULL or NONE: a FULL wait is drawn from [0, the computed
+// backoff] by Options.Jitter, uniformly at random unless a test sets it),
 // Catch; reference paths ($, $.a.b, $.a[0], $['a b']) and the context object
 // ($$.Execution.Id/Name/Input/StartTime/RoleArn, $$.State.Name/EnteredTime/
 // RetryCount, $$.StateMachine.Id/Name, $$.Task.Token); Choice operators
@@ -26,7 +28,7 @@
 //
 // What it must never do: pretend to run a feature it does not implement.
 // Parse refuses every other state type (Map, Parallel, Wait), field
-// (ItemsPath, HeartbeatSeconds, JitterStrategy, Assign, QueryLanguage, ...),
+// (ItemsPath, HeartbeatSeconds, Assign, QueryLanguage, ...),
 // Resource, path form (wildcards, filters, slices, ..) and intrinsic
 // function (States.Format, ...) with an error naming it.
 //

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -55,6 +56,10 @@ type Options struct {
 	// Logger receives one line per execution start and end, without inputs
 	// or outputs (nil: discard).
 	Logger *slog.Logger
+	// Jitter draws the wait before a retry of a retrier with JitterStrategy
+	// FULL from [0, max], max being the computed backoff (nil: uniformly at
+	// random, as Step Functions does). Tests pass a deterministic one.
+	Jitter func(max time.Duration) time.Duration
 }
 
 // Engine holds state machines and runs their executions, each in its own
@@ -63,6 +68,7 @@ type Options struct {
 type Engine struct {
 	clock   *clock.Clock
 	invoker Invoker
+	jitter  func(time.Duration) time.Duration
 	region  string
 	account string
 	log     *slog.Logger
@@ -87,6 +93,7 @@ func NewEngine(opts Options) *Engine {
 	e := &Engine{
 		clock:    opts.Clock,
 		invoker:  opts.Invoker,
+		jitter:   opts.Jitter,
 		region:   opts.Region,
 		account:  opts.AccountID,
 		log:      opts.Logger,
@@ -104,6 +111,9 @@ func NewEngine(opts Options) *Engine {
 			return nil, errors.New("asl: no Invoker configured")
 		})
 	}
+	if e.jitter == nil {
+		e.jitter = fullJitter
+	}
 	if e.region == "" {
 		e.region = DefaultRegion
 	}
@@ -115,6 +125,14 @@ func NewEngine(opts Options) *Engine {
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e
+}
+
+// fullJitter is a wait drawn uniformly from [0, max].
+func fullJitter(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return time.Duration(mathrand.Int64N(int64(max) + 1))
 }
 
 // Close stops every execution's goroutine (their status stays as it was)

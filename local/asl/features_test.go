@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,6 +243,78 @@ func TestRetryBackoffOnTheClock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRetryJitter: JitterStrategy FULL draws each wait from [0, the
+// computed backoff], MaxDelaySeconds capping the backoff first; NONE (and
+// no JitterStrategy) waits the backoff itself.
+func TestRetryJitter(t *testing.T) {
+	boom := func(context.Context, call) (any, error) { return nil, &asl.FunctionError{Type: "Boom"} }
+	sec := time.Second
+	half := func(d time.Duration) time.Duration { return d / 2 }
+	for _, tc := range []struct {
+		name, retry string
+		jitter      func(time.Duration) time.Duration
+		wantMaxes   []time.Duration // what Jitter was asked to draw from
+		want        []time.Duration // invocation offsets
+	}{
+		{"FULL draws from the backoff", `[{"ErrorEquals":["Boom"],"IntervalSeconds":4,"MaxAttempts":3,"BackoffRate":2,"JitterStrategy":"FULL"}]`,
+			half, []time.Duration{4 * sec, 8 * sec, 16 * sec}, []time.Duration{0, 2 * sec, 6 * sec, 14 * sec}},
+		{"FULL after MaxDelaySeconds", `[{"ErrorEquals":["Boom"],"IntervalSeconds":4,"MaxAttempts":3,"BackoffRate":2,"MaxDelaySeconds":6,"JitterStrategy":"FULL"}]`,
+			half, []time.Duration{4 * sec, 6 * sec, 6 * sec}, []time.Duration{0, 2 * sec, 5 * sec, 8 * sec}},
+		{"a draw outside [0, max] is clamped", `[{"ErrorEquals":["Boom"],"IntervalSeconds":2,"MaxAttempts":2,"JitterStrategy":"FULL"}]`,
+			func(d time.Duration) time.Duration { return 10 * d }, []time.Duration{2 * sec, 4 * sec}, []time.Duration{0, 2 * sec, 6 * sec}},
+		{"NONE never draws", `[{"ErrorEquals":["Boom"],"IntervalSeconds":2,"MaxAttempts":2,"JitterStrategy":"NONE"}]`,
+			half, nil, []time.Duration{0, 2 * sec, 6 * sec}},
+		{"only the FULL retrier draws", `[{"ErrorEquals":["Other"],"JitterStrategy":"FULL"},{"ErrorEquals":["Boom"],"IntervalSeconds":2,"MaxAttempts":1}]`,
+			half, nil, []time.Duration{0, 2 * sec}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var maxes []time.Duration
+			h := newHarnessJitter(t, boom, func(d time.Duration) time.Duration {
+				mu.Lock()
+				defer mu.Unlock()
+				maxes = append(maxes, d)
+				return tc.jitter(d)
+			})
+			arn := h.start(h.machine("m", retryDef(tc.retry), nil), "", `{}`).ARN
+			if ex := h.runUntilDone(arn, 500*time.Millisecond, 100); ex.Status != asl.StatusFailed || ex.Error != "Boom" {
+				t.Fatalf("got %s %s", ex.Status, ex.Error)
+			}
+			if got := offsets(h.fn.callsTo("f")); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("invocations at %v, want %v", got, tc.want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if fmt.Sprint(maxes) != fmt.Sprint(tc.wantMaxes) {
+				t.Errorf("Jitter asked for %v, want %v", maxes, tc.wantMaxes)
+			}
+		})
+	}
+
+	t.Run("the default draw stays within the backoff", func(t *testing.T) {
+		const attempts = 6
+		h := newHarness(t, boom)
+		arn := h.start(h.machine("m", retryDef(`[{"ErrorEquals":["Boom"],"IntervalSeconds":8,"MaxAttempts":6,"BackoffRate":1,"JitterStrategy":"FULL"}]`), nil), "", `{}`).ARN
+		h.runUntilDone(arn, 250*time.Millisecond, 400)
+		got := offsets(h.fn.callsTo("f"))
+		if len(got) != attempts+1 {
+			t.Fatalf("%d invocations, want %d", len(got), attempts+1)
+		}
+		var total time.Duration
+		for i := 1; i < len(got); i++ {
+			gap := got[i] - got[i-1]
+			// The engine wakes at the first clock step past the draw.
+			if gap > 8*sec+250*time.Millisecond {
+				t.Errorf("wait %d was %v, beyond the 8s backoff", i, gap)
+			}
+			total += gap
+		}
+		if total >= attempts*8*sec {
+			t.Errorf("%d waits of up to 8s took %v: no jitter drawn", attempts, total)
+		}
+	})
 }
 
 func TestCatch(t *testing.T) {

@@ -78,12 +78,19 @@ type harness struct {
 
 func newHarness(t *testing.T, h handler) *harness {
 	t.Helper()
+	return newHarnessJitter(t, h, nil)
+}
+
+// newHarnessJitter is newHarness with the engine's Options.Jitter set
+// (nil: the engine's random draw).
+func newHarnessJitter(t *testing.T, h handler, jitter func(time.Duration) time.Duration) *harness {
+	t.Helper()
 	clk := clock.Fixed(t0)
 	if h == nil {
 		h = func(context.Context, call) (any, error) { return map[string]any{}, nil }
 	}
 	fl := &fakeLambda{clk: clk, handle: h}
-	eng := asl.NewEngine(asl.Options{Clock: clk, Invoker: fl})
+	eng := asl.NewEngine(asl.Options{Clock: clk, Invoker: fl, Jitter: jitter})
 	t.Cleanup(eng.Close)
 	return &harness{t: t, clk: clk, eng: eng, fn: fl}
 }

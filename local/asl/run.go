@@ -236,6 +236,9 @@ func (r *run) task(st *state, raw any, entered time.Time) (string, any, error) {
 		}
 		if i := matchRetrier(st.retry, se.name); i >= 0 && attempts[i] < st.retry[i].maxAttempts {
 			delay := st.retry[i].delay(attempts[i])
+			if st.retry[i].fullJitter {
+				delay = min(max(r.e.jitter(delay), 0), delay)
+			}
 			attempts[i]++
 			retries++
 			if err := r.sleep(delay); err != nil {
@@ -283,7 +286,8 @@ func matchRetrier(list []retrier, name string) int {
 }
 
 // delay before retry number n+1: IntervalSeconds × BackoffRate^n, capped
-// by MaxDelaySeconds.
+// by MaxDelaySeconds; with JitterStrategy FULL the wait is then drawn from
+// [0, delay].
 func (rt retrier) delay(n int) time.Duration {
 	secs := float64(rt.interval) * math.Pow(rt.backoff, float64(n))
 	if rt.maxDelay > 0 && secs > float64(rt.maxDelay) {
