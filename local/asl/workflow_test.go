@@ -68,12 +68,29 @@ type workflow struct {
 
 func startWorkflow(t *testing.T, runStep, finish handler) *workflow {
 	t.Helper()
+	return startWorkflowWith(t, runStep, nil, finish)
+}
+
+// fullBackoff is a Jitter that waits the whole computed backoff: the
+// workflow's retries then happen at known offsets, their latest.
+func fullBackoff(d time.Duration) time.Duration { return d }
+
+// startWorkflowWith runs the workflow with a scripted suspend-run too: it
+// answers before suspend-run records the token (an error: nothing
+// recorded) or after (nil: the token is recorded, as suspend-run does).
+func startWorkflowWith(t *testing.T, runStep, suspend, finish handler) *workflow {
+	t.Helper()
 	w := &workflow{}
-	w.harness = newHarness(t, func(ctx context.Context, c call) (any, error) {
+	w.harness = newHarnessJitter(t, func(ctx context.Context, c call) (any, error) {
 		switch c.fn {
 		case runStepFn:
 			return runStep(ctx, c)
 		case suspendFn:
+			if suspend != nil {
+				if out, err := suspend(ctx, c); err != nil {
+					return out, err
+				}
+			}
 			w.mu.Lock()
 			w.token, _ = c.payload["taskToken"].(string)
 			w.mu.Unlock()
@@ -85,7 +102,7 @@ func startWorkflow(t *testing.T, runStep, finish handler) *workflow {
 			return nil, nil
 		}
 		return nil, &asl.FunctionError{Type: "ResourceNotFoundException", Message: c.fn}
-	})
+	}, fullBackoff)
 	def := repoFile(t, "statemachines/workflow-run.asl.json")
 	sm := w.machine("WorkflowRun", string(def), workflowSubs)
 	w.arn = w.start(sm, "t1-r1", `{"tenant":"t1","runId":"r1","step":0}`).ARN
@@ -236,6 +253,115 @@ func TestWorkflowRun(t *testing.T) {
 			t.Errorf("finish-run attempts at %s", got)
 		}
 	})
+
+	t.Run("a Lambda service error on Suspend is retried and the run still suspends", func(t *testing.T) {
+		w := startWorkflowWith(t, func(_ context.Context, c call) (any, error) {
+			if c.n == 0 {
+				return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+			}
+			return outcome("done", 0, nil, nil), nil
+		}, func(_ context.Context, c call) (any, error) {
+			if c.n == 0 {
+				return nil, errors.New("Rate exceeded") // the Lambda service, not the function
+			}
+			return nil, nil
+		}, nil)
+		w.idle()
+		w.clk.Advance(2 * time.Second) // the retry's whole backoff
+		w.idle()
+		sus := w.fn.callsTo(suspendFn)
+		if len(sus) != 2 || fmt.Sprint(offsets(sus)) != "[0s 2s]" {
+			t.Fatalf("suspend-run called at %v, want [0s 2s]", offsets(sus))
+		}
+		first, _ := sus[0].payload["taskToken"].(string)
+		if sus[0].payload["attempt"] != 0.0 || sus[1].payload["attempt"] != 1.0 || first == "" || first == w.taskToken() {
+			t.Errorf("suspend-run attempts %v and %v: want attempt 0 then 1, each with its own token", sus[0].payload["attempt"], sus[1].payload["attempt"])
+		}
+		if ex := w.describe(w.arn); ex.Status != asl.StatusRunning {
+			t.Fatalf("status %s, want RUNNING (suspended); history:\n%s", ex.Status, w.historyText(w.arn))
+		}
+		failed := 0
+		for _, ev := range w.history(w.arn) {
+			if ev.Type == asl.EventTaskFailed && ev.Error == "Lambda.ServiceException" {
+				failed++
+			}
+		}
+		if failed != 1 {
+			t.Errorf("%d TaskFailed Lambda.ServiceException events, want 1", failed)
+		}
+		// The failed attempt's token died with it; the retry's resumes.
+		requireCode(t, w.eng.SendTaskSuccess(first, `{}`), asl.CodeTaskTimedOut)
+		if err := w.eng.SendTaskSuccess(w.taskToken(), `{}`); err != nil {
+			t.Fatal(err)
+		}
+		w.finishedWith(w.finished(w.arn), asl.StatusSucceeded, "", "succeeded", "<nil>")
+	})
+
+	t.Run("TaskUnavailable on Suspend is retried", func(t *testing.T) {
+		w := startWorkflowWith(t, func(context.Context, call) (any, error) {
+			return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+		}, func(_ context.Context, c call) (any, error) {
+			if c.n < 2 {
+				return nil, &asl.FunctionError{Type: "TaskUnavailable", Message: "throttled"}
+			}
+			return nil, nil
+		}, nil)
+		for _, d := range []time.Duration{2 * time.Second, 4 * time.Second} {
+			w.idle()
+			w.clk.Advance(d)
+		}
+		w.idle()
+		if got := fmt.Sprint(offsets(w.fn.callsTo(suspendFn))); got != "[0s 2s 6s]" {
+			t.Errorf("suspend-run called at %s, want [0s 2s 6s]", got)
+		}
+		if err := w.eng.SendTaskFailure(w.taskToken(), "RunTerminated", "terminated by a user"); err != nil {
+			t.Fatal(err)
+		}
+		w.finishedWith(w.finished(w.arn), asl.StatusFailed, "RunTerminated", "terminated", "RunTerminated")
+	})
+
+	t.Run("suspend-run refusing a suspension beyond the limit terminates the run", func(t *testing.T) {
+		w := startWorkflowWith(t, func(context.Context, call) (any, error) {
+			return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+		}, func(context.Context, call) (any, error) {
+			return nil, &asl.FunctionError{Type: "TooManySuspensions", Message: "the run was suspended 30 times"}
+		}, nil)
+		w.finishedWith(w.finished(w.arn), asl.StatusFailed, "RunTerminated", "terminated", "TooManySuspensions")
+		if n := len(w.fn.callsTo(suspendFn)); n != 1 {
+			t.Errorf("suspend-run called %d times, want 1 (not retried)", n)
+		}
+	})
+
+	t.Run("TaskUnavailable from run-step is retried with backoff, then the run fails", func(t *testing.T) {
+		w := startWorkflow(t, func(context.Context, call) (any, error) {
+			return nil, &asl.FunctionError{Type: "TaskUnavailable", Message: "store_unavailable"}
+		}, nil)
+		ex := w.runUntilDone(w.arn, time.Second, 200)
+		w.finishedWith(ex, asl.StatusFailed, "RunFailed", "failed", "TaskUnavailable")
+		if got := fmt.Sprint(offsets(w.fn.callsTo(runStepFn))); got != "[0s 2s 6s 14s 30s 1m2s 2m2s]" {
+			t.Errorf("run-step attempts at %s, want [0s 2s 6s 14s 30s 1m2s 2m2s] (MaxDelaySeconds 60)", got)
+		}
+	})
+
+	// Lambda.Unknown (no error type: out of memory, the runtime exited) and
+	// Sandbox.Timedout are not Lambda service errors: the function ran, and
+	// its action may have taken effect. The run fails at once, the error
+	// recorded.
+	for _, errType := range []string{"", "Sandbox.Timedout"} {
+		name := errType
+		if name == "" {
+			name = asl.ErrorLambdaUnknown
+		}
+		t.Run(name+" from run-step is not retried", func(t *testing.T) {
+			w := startWorkflow(t, func(context.Context, call) (any, error) {
+				return nil, &asl.FunctionError{Type: errType, Message: "crashed"}
+			}, nil)
+			w.finishedWith(w.finished(w.arn), asl.StatusFailed, "RunFailed", "failed", name)
+			if n := len(w.fn.callsTo(runStepFn)); n != 1 {
+				t.Errorf("run-step called %d times, want 1", n)
+			}
+		})
+	}
 
 	t.Run("a failed step fails the run", func(t *testing.T) {
 		w := startWorkflow(t, func(context.Context, call) (any, error) {

@@ -101,6 +101,11 @@ type runsWorld struct {
 
 func newRunsWorld(t *testing.T) *runsWorld {
 	rt, logs := start(t)
+	return newRunsWorldOn(t, rt, logs)
+}
+
+// newRunsWorldOn is newRunsWorld on a runtime the test started.
+func newRunsWorldOn(t *testing.T, rt *runtime.Runtime, logs *logbuf.Buffer) *runsWorld {
 	w := &runsWorld{rt: rt, logs: logs, target: newBasicTarget(t, "CANARY-run-pw-1")}
 	w.canaries = []string{"CANARY-run-pw-1", "CANARY-run-pw-2"}
 	w.admin = login(t, rt, map[string]any{"sub": "alice", "tid": "contoso", "roles": []string{"tenant_admin"}})

@@ -62,6 +62,11 @@ type Options struct {
 	LogLevel slog.Level
 	// Root is the repository root; "" finds it from the working directory.
 	Root string
+	// EngineInvoker wraps how the Step Functions engine invokes the
+	// functions (nil: as registered). Tests inject failures of the Lambda
+	// service with it; an error that is not an *asl.FunctionError reaches
+	// the state machine as Lambda.ServiceException.
+	EngineInvoker func(next asl.Invoker) asl.Invoker
 }
 
 // Runtime is a running local system.
@@ -176,7 +181,7 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	}
 	rt.closers = append(rt.closers, func() { busLn.Close() })
 	rt.EventsURL = "http://" + busLn.Addr().String()
-	if err := rt.startStepFunctions(opts.Clock, logger("stepfunctions")); err != nil {
+	if err := rt.startStepFunctions(opts.Clock, opts.EngineInvoker, logger("stepfunctions")); err != nil {
 		return nil, err
 	}
 	rt.clients = oauth.NewRegistry(store.New(rt.Stack.DynamoDBClient(), rt.Stack.TableName, opts.Clock.Now),
@@ -273,8 +278,12 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 // startStepFunctions loads every state machine of the template into the
 // local engine, its substitutions resolved to the local functions, and
 // serves the Step Functions API. Lambda must be set up first.
-func (rt *Runtime) startStepFunctions(clk *clock.Clock, log *slog.Logger) error {
-	rt.Engine = asl.NewEngine(asl.Options{Clock: clk, Invoker: rt.Lambda, Region: emulator.Region, AccountID: emulator.AccountID, Logger: log})
+func (rt *Runtime) startStepFunctions(clk *clock.Clock, wrap func(asl.Invoker) asl.Invoker, log *slog.Logger) error {
+	var invoker asl.Invoker = rt.Lambda
+	if wrap != nil {
+		invoker = wrap(invoker)
+	}
+	rt.Engine = asl.NewEngine(asl.Options{Clock: clk, Invoker: invoker, Region: emulator.Region, AccountID: emulator.AccountID, Logger: log})
 	rt.closers = append(rt.closers, rt.Engine.Close)
 	machines, err := rt.Template.StateMachines()
 	if err != nil {

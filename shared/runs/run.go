@@ -36,6 +36,17 @@ func (s Status) Terminal() bool {
 // state machine's TimeoutSeconds on the suspension state.
 const SuspensionTimeout = 10 * 24 * time.Hour
 
+// MaxSuspensions is how many times a run may be suspended. The suspension
+// after the last one terminates the run (reason too_many_suspensions)
+// instead, so suspensions keep a run waiting for at most
+// MaxSuspensions × SuspensionTimeout = 300 days, well inside the one year a
+// Standard execution may last: a run resumed and suspended again and again
+// still ends in a recorded state, never in a timed-out execution.
+const MaxSuspensions = 30
+
+// MaxExecutionTime is Step Functions' limit on a Standard execution.
+const MaxExecutionTime = 365 * 24 * time.Hour
+
 // Limits on a run's definition.
 const (
 	MaxSteps       = 50
@@ -121,6 +132,14 @@ type Run struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	FinishedAt  time.Time
+
+	// Suspensions counts the times the run was suspended (at most
+	// MaxSuspensions).
+	Suspensions int
+	// SuspendAttempt is the attempt ($$.State.RetryCount) of the suspension
+	// task whose token TaskToken is: a retried attempt replaces the token of
+	// the attempt before it, never the other way round.
+	SuspendAttempt int
 }
 
 // Connections lists the distinct connections the run's steps use.

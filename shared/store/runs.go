@@ -64,6 +64,8 @@ type runItem struct {
 	TaskToken   string    `dynamodbav:"taskToken,omitempty"`
 	ResumeEvent string    `dynamodbav:"resumeEvent,omitempty"`
 	Reason      string    `dynamodbav:"reason,omitempty"`
+	Suspensions int       `dynamodbav:"suspensions,omitempty"`
+	SuspAttempt int       `dynamodbav:"suspendAttempt,omitempty"` // runs.Run.SuspendAttempt
 	Version     int64     `dynamodbav:"version"`
 	CreatedAt   time.Time `dynamodbav:"createdAt"`
 	UpdatedAt   time.Time `dynamodbav:"updatedAt"`
@@ -112,7 +114,7 @@ func toRunItem(r *runs.Run) (runItem, error) {
 		PK: runPK(r.Tenant, r.ID), SK: skRun, GSI2PK: tenantRunsKey(r.Tenant), GSI2SK: r.ID,
 		Tenant: r.Tenant, ID: r.ID, WorkflowID: r.WorkflowID, Site: r.Site, Owner: r.Owner, Status: string(r.Status),
 		Steps: string(steps), Results: string(results), Current: r.Current, TaskToken: r.TaskToken,
-		ResumeEvent: r.ResumeEvent, Reason: r.Reason, Version: r.Version,
+		ResumeEvent: r.ResumeEvent, Reason: r.Reason, Suspensions: r.Suspensions, SuspAttempt: r.SuspendAttempt, Version: r.Version,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), FinishedAt: r.FinishedAt.UTC(),
 	}
 	if r.FinishedAt.IsZero() {
@@ -132,7 +134,8 @@ func fromRunItem(it runItem) (*runs.Run, error) {
 	r := &runs.Run{
 		Tenant: it.Tenant, ID: it.ID, WorkflowID: it.WorkflowID, Site: it.Site, Owner: it.Owner,
 		Status: runs.Status(it.Status), Current: it.Current, TaskToken: it.TaskToken, ResumeEvent: it.ResumeEvent,
-		Reason: it.Reason, Version: it.Version, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, FinishedAt: it.FinishedAt,
+		Reason: it.Reason, Suspensions: it.Suspensions, SuspendAttempt: it.SuspAttempt, Version: it.Version,
+		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, FinishedAt: it.FinishedAt,
 	}
 	if err := json.Unmarshal([]byte(it.Steps), &r.Steps); err != nil {
 		return nil, fmt.Errorf("store: steps of run %s: %w", it.ID, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -136,11 +137,46 @@ type StepTransient struct{ Reason string }
 
 func (e *StepTransient) Error() string { return "transient step failure: " + e.Reason }
 
+// TaskUnavailable is a task's function error for a failure of the run
+// store (or the Step Functions API) that may pass: throttling, an outage, a
+// race lost to other writers every time. The state machine retries it by
+// this name with backoff; once the retries are exhausted, MarkFailed
+// records task_unavailable. Reason is the failure's code; the cause is
+// logged, never returned (a function error reaches the execution history).
+type TaskUnavailable struct{ Reason string }
+
+func (e *TaskUnavailable) Error() string { return "workflow task unavailable: " + e.Reason }
+
+// TooManySuspensions is Suspend's function error for a run that was
+// suspended runs.MaxSuspensions times already: the state machine routes it
+// by this name to MarkTerminated, which records too_many_suspensions.
+type TooManySuspensions struct{ Suspensions int }
+
+func (e *TooManySuspensions) Error() string {
+	return fmt.Sprintf("the run was suspended %d times, the most a run may be", e.Suspensions)
+}
+
+// taskError classifies a failure of the run store or the Step Functions API
+// in a task: the cause goes to the log, the state machine gets a
+// TaskUnavailable to retry.
+func (s *Service) taskError(ctx context.Context, op string, in StepInput, err error) error {
+	code := apperr.As(err).Code
+	s.Log.WarnContext(ctx, op+" failed; the state machine retries the task", slog.String("tenant", in.Tenant), slog.String("run", in.RunID),
+		slog.Int("step", in.Step), slog.String("code", code), slog.String("error", err.Error()))
+	return &TaskUnavailable{Reason: code}
+}
+
 // RunStep executes one step of a run and says what the state machine does next.
 func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error) {
 	run, err := s.Store.GetRun(ctx, in.Tenant, in.RunID)
+	if apperr.Is(err, apperr.NotFound) {
+		// No record to run or to record in: the run fails, MarkFailed finds
+		// nothing to update.
+		s.Log.ErrorContext(ctx, "step of a run that does not exist", slog.String("tenant", in.Tenant), slog.String("run", in.RunID))
+		return StepOutput{Step: in.Step, Outcome: "fail", Reason: "run_not_found"}, nil
+	}
 	if err != nil {
-		return StepOutput{}, fmt.Errorf("workflow.RunStep %s: %w", in.RunID, err)
+		return StepOutput{}, s.taskError(ctx, "workflow.RunStep: read the run", in, err)
 	}
 	out := StepOutput{Step: in.Step}
 	if run.Status != runs.StatusRunning {
@@ -191,7 +227,9 @@ func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error)
 		return StepOutput{Step: in.Step, Outcome: "fail", Connection: out.Connection, Reason: "run_not_running"}, nil
 	}
 	if err != nil {
-		return StepOutput{}, fmt.Errorf("workflow.RunStep %s: record: %w", in.RunID, err)
+		// The action ran but its outcome is not recorded: the retry runs
+		// the step again (at least once, as with Lambda's own retries).
+		return StepOutput{}, s.taskError(ctx, "workflow.RunStep: record the outcome", in, err)
 	}
 	s.Log.InfoContext(ctx, "step ran", slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.String("step", step.ID),
 		slog.String("outcome", string(res.Outcome)), slog.Int("status", res.Status), slog.String("reason", res.Reason))
@@ -233,46 +271,83 @@ type SuspendInput struct {
 	Connection string `json:"connection"`
 	Reason     string `json:"reason"`
 	TaskToken  string `json:"taskToken"`
+	// Attempt is the task's $$.State.RetryCount: 0, then 1, 2, ... when the
+	// state machine retries the task after a Lambda service error.
+	Attempt int `json:"attempt"`
 }
 
 // LogValue keeps the token out of any log.
 func (in SuspendInput) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.Int("step", in.Step),
-		slog.String("connection", in.Connection), slog.String("reason", in.Reason))
+		slog.String("connection", in.Connection), slog.String("reason", in.Reason), slog.Int("attempt", in.Attempt))
 }
 
 // Suspend records the task token and marks the run suspended for at most
 // runs.SuspensionTimeout. If the connection changed after the step failed
 // (a fix that raced the suspension), the run resumes at once.
+//
+// A retried attempt of the task (in.Attempt above the one recorded) finds
+// the run suspended by the attempt before it, whose token died with it: it
+// records its own token and the suspension stands, counted once. A run
+// suspended runs.MaxSuspensions times is not suspended again: Suspend
+// answers TooManySuspensions and the state machine terminates the run.
 func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
 	if in.TaskToken == "" {
 		return errors.New("workflow.Suspend: no task token")
 	}
 	now := s.Now().UTC()
 	var failedAt time.Time
+	retried := false
 	run, err := s.transition(ctx, in.Tenant, in.RunID, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
+		if r.Status == runs.StatusSuspended && r.Current == in.Step && in.Attempt > r.SuspendAttempt {
+			retried = true
+			r.TaskToken, r.SuspendAttempt = in.TaskToken, in.Attempt
+			return nil, nil
+		}
 		if r.Status != runs.StatusRunning {
 			return nil, errNoChange
+		}
+		if r.Suspensions >= runs.MaxSuspensions {
+			return nil, &TooManySuspensions{Suspensions: r.Suspensions}
 		}
 		if in.Step < len(r.Results) {
 			failedAt = r.Results[in.Step].At
 		}
 		r.Status, r.TaskToken, r.Current = runs.StatusSuspended, in.TaskToken, in.Step
+		r.Suspensions, r.SuspendAttempt = r.Suspensions+1, in.Attempt
 		r.Suspension = &runs.Suspension{Connection: in.Connection, Reason: in.Reason, SuspendedAt: now, TerminatesAt: now.Add(runs.SuspensionTimeout)}
 		return []events.Event{s.event(events.RunSuspended, r, in.Reason)}, nil
 	})
-	if errors.Is(err, errNoChange) {
+	var tooMany *TooManySuspensions
+	switch {
+	case errors.As(err, &tooMany):
+		s.Log.WarnContext(ctx, "run suspended too many times: it terminates", slog.Any("input", in), slog.Int("suspensions", tooMany.Suspensions))
+		return tooMany
+	case errors.Is(err, errNoChange) && run.Status.Terminal():
 		// Terminated meanwhile: the wait is pointless, end it.
 		s.Log.InfoContext(ctx, "suspension of a run no longer running", slog.Any("input", in), slog.String("status", string(run.Status)))
 		if aerr := s.Engine.Abort(ctx, in.TaskToken); aerr != nil && !errors.Is(aerr, ErrTokenGone) {
-			return aerr
+			return s.taskError(ctx, "workflow.Suspend: end the wait", StepInput{Tenant: in.Tenant, RunID: in.RunID, Step: in.Step}, aerr)
 		}
 		return nil
-	}
-	if err != nil {
+	case errors.Is(err, errNoChange):
+		// Suspended by a later attempt of this task already: this attempt's
+		// token is dead, the run waits on the recorded one.
+		s.Log.WarnContext(ctx, "stale suspension attempt ignored", slog.Any("input", in), slog.Int("recordedAttempt", run.SuspendAttempt))
+		return nil
+	case apperr.Is(err, apperr.NotFound):
 		return fmt.Errorf("workflow.Suspend %s: %w", in.RunID, err)
+	case err != nil:
+		return s.taskError(ctx, "workflow.Suspend: record the suspension", StepInput{Tenant: in.Tenant, RunID: in.RunID, Step: in.Step}, err)
 	}
-	s.Log.InfoContext(ctx, "run suspended", slog.Any("input", in), slog.Time("terminatesAt", run.Suspension.TerminatesAt))
+	if retried {
+		s.Log.InfoContext(ctx, "retried suspension recorded its token", slog.Any("input", in), slog.Int("suspensions", run.Suspensions))
+		if in.Step < len(run.Results) {
+			failedAt = run.Results[in.Step].At
+		}
+	} else {
+		s.Log.InfoContext(ctx, "run suspended", slog.Any("input", in), slog.Time("terminatesAt", run.Suspension.TerminatesAt), slog.Int("suspensions", run.Suspensions))
+	}
 	if rec, err := s.Store.Get(ctx, in.Tenant, in.Connection); err == nil && !failedAt.IsZero() && rec.Conn.UpdatedAt.After(failedAt) {
 		if _, err := s.resume(ctx, in.Tenant, in.RunID, "", "connection_changed_meanwhile", 0); err != nil && !apperr.Is(err, apperr.Conflict) {
 			s.Log.WarnContext(ctx, "immediate resume failed; the run stays suspended", slog.String("run", in.RunID), slog.String("error", err.Error()))
@@ -355,23 +430,71 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) error {
 			return nil, errNoChange
 		}
 		r.Status, r.FinishedAt, r.TaskToken, r.Suspension = in.Status, s.Now().UTC(), "", nil
-		switch {
-		case in.Status == runs.StatusTerminated && in.Error == "States.Timeout":
-			r.Reason = "suspension_timeout"
-		case in.Status == runs.StatusTerminated:
-			r.Reason = "terminated"
-		case in.Status == runs.StatusFailed && in.Error == "StepTransient":
-			r.Reason = "retries_exhausted: " + r.Reason
-		case in.Status == runs.StatusFailed && r.Reason == "":
-			r.Reason = strings.ToLower(in.Error)
-		case in.Status == runs.StatusSucceeded:
-			r.Reason = ""
-		}
+		r.Reason = FinalReason(in.Status, in.Error, r.Reason)
 		dt := map[runs.Status]string{runs.StatusSucceeded: events.RunSucceeded, runs.StatusFailed: events.RunFailed, runs.StatusTerminated: events.RunTerminated}[in.Status]
 		return []events.Event{s.event(dt, r, r.Reason)}, nil
 	})
 	if errors.Is(err, errNoChange) {
 		return nil
 	}
+	if apperr.Is(err, apperr.NotFound) {
+		// Nothing to record (run-step answered run_not_found): retrying
+		// cannot help.
+		s.Log.ErrorContext(ctx, "finish of a run that does not exist", slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.String("error", in.Error))
+		return nil
+	}
 	return err
 }
+
+// LambdaServiceErrors are the errors Step Functions reports when the Lambda
+// service, not the function, failed: the invocation was refused or
+// throttled, or its answer was lost. Every task retries them. Lambda.Unknown
+// is not one of them: the function ran and failed without an error type
+// (out of memory, the runtime exited), as Sandbox.Timedout means it ran out
+// of time; neither is retried, since a step's action may have taken effect.
+var LambdaServiceErrors = []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
+
+// FinalReason is the reason a run records when the state machine gives it
+// its final status after the error named errName (the Error of the failure
+// MarkFailed or MarkTerminated caught; "" when none). recorded is the
+// reason the run holds (a failed step's, written by RunStep).
+func FinalReason(status runs.Status, errName, recorded string) string {
+	switch status {
+	case runs.StatusSucceeded:
+		return ""
+	case runs.StatusTerminated:
+		switch errName {
+		case "States.Timeout":
+			return "suspension_timeout"
+		case "TooManySuspensions":
+			return "too_many_suspensions"
+		}
+		return "terminated"
+	}
+	switch {
+	case errName == "StepFailed" && recorded != "":
+		return recorded
+	case errName == "StepFailed":
+		return "step_failed"
+	case errName == "StepTransient":
+		return "retries_exhausted: " + recorded
+	case errName == "TaskUnavailable":
+		return "retries_exhausted: task_unavailable"
+	case slices.Contains(LambdaServiceErrors, errName):
+		return "retries_exhausted: lambda_unavailable"
+	case errName == "Lambda.Unknown":
+		return "task_crashed"
+	case errName == "Sandbox.Timedout":
+		return "task_timed_out"
+	case strings.HasPrefix(errName, "States."):
+		return "state_machine_error: " + errName
+	case reasonCode.MatchString(errName):
+		return errName // already a reason, such as engine_unavailable
+	case errName == "":
+		return "failed"
+	}
+	return "task_failed: " + errName
+}
+
+// reasonCode matches the reasons the code writes (lower snake case).
+var reasonCode = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
