@@ -162,3 +162,69 @@ func CanAuthorize(c identity.Caller, conn *Connection) bool {
 // CanManageOAuthClients says whether the caller may register, change or
 // remove the tenant's OAuth clients: tenant administrators only.
 func CanManageOAuthClients(c identity.Caller) bool { return c.TenantAdmin }
+
+// Actions a caller may take on a connection, as API responses list them
+// (Permissions).
+const (
+	ActEdit               = "edit"      // rename, disable or enable
+	ActConfigure          = "configure" // change settings or credentials
+	ActDelete             = "delete"
+	ActChangeAvailability = "changeAvailability"
+	ActChangeOwners       = "changeOwners"
+	ActTest               = "test"
+	ActAuthorize          = "authorize"
+	ActUse                = "use" // in a workflow run of the caller's, at some site they can reach
+)
+
+// Permissions lists what the caller may do with conn, computed by the rule
+// functions above, so that clients never re-implement them. Availability
+// moves are listed when the caller may move it at all (a given target
+// still needs CanMoveAvailability).
+func Permissions(c identity.Caller, conn *Connection) []string {
+	out := []string{}
+	if !CanSee(c, conn) {
+		return out
+	}
+	manage, configure := CanManage(c, conn), CanConfigure(c, conn)
+	add := func(ok bool, a string) {
+		if ok {
+			out = append(out, a)
+		}
+	}
+	add(manage, ActEdit)
+	add(configure, ActConfigure)
+	add(manage, ActDelete)
+	add(CanChangeAvailability(c, conn) && WithinAuthority(c, conn.Availability), ActChangeAvailability)
+	add(manage && conn.Kind == Shared, ActChangeOwners)
+	add(configure, ActTest)
+	add(CanAuthorize(c, conn) && isAuthorizationCode(conn), ActAuthorize)
+	add(CanUseSomewhere(c, conn), ActUse)
+	return out
+}
+
+func isAuthorizationCode(conn *Connection) bool {
+	t, err := Lookup(conn.Type, "type")
+	return err == nil && t.AuthMethod == AuthOAuth2Code
+}
+
+// CanUseSomewhere says whether a run the caller owns at some site they can
+// reach may use conn (CanUse at one of those sites): their own personal
+// connection, or a shared one whose availability covers such a site.
+func CanUseSomewhere(c identity.Caller, conn *Connection) bool {
+	if c.Tenant != conn.Tenant {
+		return false
+	}
+	if conn.Kind == Personal || conn.Availability.Scope == ScopeTenant {
+		return CanUse(Use{Tenant: c.Tenant, Site: "/", RunOwner: c.User}, conn)
+	}
+	sites := append(c.AccessibleSites(), c.SiteCollections...) // a collection's root site is a site
+	if p := conn.Availability.Site + conn.Availability.SiteCollection; c.CanAccessSite(p) {
+		sites = append(sites, p)
+	}
+	for _, s := range sites {
+		if CanUse(Use{Tenant: c.Tenant, Site: s, RunOwner: c.User}, conn) {
+			return true
+		}
+	}
+	return false
+}

@@ -225,6 +225,29 @@ func (r *Request) Header(name string) string {
 // Query returns a query string parameter.
 func (r *Request) Query(name string) string { return r.QueryStringParameters[name] }
 
+// OnlyQuery refuses a request carrying a query parameter not in allowed:
+// a misspelt filter must not silently widen a listing.
+func (r *Request) OnlyQuery(allowed ...string) error {
+	names := make([]string, 0, len(r.QueryStringParameters))
+	for k := range r.QueryStringParameters {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if !slices.Contains(allowed, k) {
+			return apperr.InvalidField(truncateField(k), "unknown_parameter", "unknown query parameter; this route takes %s", strings.Join(allowed, ", "))
+		}
+	}
+	return nil
+}
+
+func truncateField(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
 // Param returns a path parameter.
 func (r *Request) Param(name string) string { return r.PathParameters[name] }
 

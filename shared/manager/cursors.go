@@ -10,7 +10,7 @@ import (
 
 func listScope(caller identity.Caller, f ListFilter) store.CursorScope {
 	return store.CursorScope{Tenant: caller.Tenant, User: caller.User, Route: "GET /connections",
-		Filters: map[string]string{"type": f.Type, "scope": string(f.Scope), "status": string(f.Status)}}
+		Filters: map[string]string{"type": f.Type, "scope": string(f.Scope), "status": string(f.Status), "usableAt": f.UsableAt}}
 }
 
 func auditScope(caller identity.Caller, id string) store.CursorScope {

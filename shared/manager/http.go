@@ -10,6 +10,7 @@ import (
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/httpapi"
+	"github.com/connmgr/connmgr/shared/identity"
 )
 
 // Routes registers the connections API on rt. The route keys are the ones
@@ -58,10 +59,13 @@ type View struct {
 	RefreshTokenExpiresAt time.Time `json:"refreshTokenExpiresAt,omitzero"`
 	// LastUsedAt is when a workflow run last used the connection (sampled).
 	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
+	// Permissions are the actions the caller may take on it
+	// (connection.Permissions): clients show what these allow.
+	Permissions []string `json:"permissions"`
 }
 
-// NewView renders c.
-func NewView(c *connection.Connection) View {
+// NewView renders c for caller.
+func NewView(caller identity.Caller, c *connection.Connection) View {
 	creds := map[string]bool{}
 	if typ, err := connection.Lookup(c.Type, "type"); err == nil {
 		for _, f := range typ.SecretFields() {
@@ -80,16 +84,20 @@ func NewView(c *connection.Connection) View {
 		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 		Status: c.Status, StatusReason: c.StatusReason, Disabled: c.Disabled, Settings: settings, Credentials: creds,
 		TokenExpiresAt: c.TokenExpiresAt, RefreshTokenExpiresAt: c.RefreshTokenExpiresAt, LastUsedAt: c.LastUsedAt,
+		Permissions: connection.Permissions(caller, c),
 	}
 }
 
-func withETag(status int, c *connection.Connection) httpapi.Response {
-	resp := httpapi.JSON(status, NewView(c))
+func withETag(caller identity.Caller, status int, c *connection.Connection) httpapi.Response {
+	resp := httpapi.JSON(status, NewView(caller, c))
 	resp.Headers = map[string]string{"ETag": httpapi.ETag(c.Version)}
 	return resp
 }
 
 func (s *Service) handleTypes(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	if err := r.OnlyQuery(); err != nil {
+		return httpapi.Response{}, err
+	}
 	return httpapi.JSON(http.StatusOK, map[string]any{"items": connection.Types()}), nil
 }
 
@@ -102,13 +110,13 @@ func (s *Service) handleCreate(ctx context.Context, r *httpapi.Request) (httpapi
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	resp := withETag(http.StatusCreated, out.Conn)
+	resp := withETag(r.Caller, http.StatusCreated, out.Conn)
 	if a := out.Authorization; a != nil {
 		resp.Body = struct {
 			View
 			AuthorizeURL       string    `json:"authorizeUrl"`
 			AuthorizeExpiresAt time.Time `json:"authorizeExpiresAt"`
-		}{NewView(out.Conn), a.URL, a.ExpiresAt}
+		}{NewView(r.Caller, out.Conn), a.URL, a.ExpiresAt}
 	}
 	resp.Headers["Location"] = "/connections/" + out.Conn.ID
 	if out.Replayed {
@@ -122,15 +130,19 @@ func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Re
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return withETag(http.StatusOK, &rec.Conn), nil
+	return withETag(r.Caller, http.StatusOK, &rec.Conn), nil
 }
 
 func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	if err := r.OnlyQuery("type", "scope", "status", "usableAt", "cursor", "limit"); err != nil {
+		return httpapi.Response{}, err
+	}
 	limit, err := r.PageLimit()
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	f := ListFilter{Type: r.Query("type"), Scope: connection.Scope(r.Query("scope")), Status: connection.Status(r.Query("status")), Cursor: r.Query("cursor"), Limit: limit}
+	f := ListFilter{Type: r.Query("type"), Scope: connection.Scope(r.Query("scope")), Status: connection.Status(r.Query("status")),
+		UsableAt: r.Query("usableAt"), Cursor: r.Query("cursor"), Limit: limit}
 	if f.Type != "" {
 		if _, err := connection.Lookup(f.Type, "type"); err != nil {
 			return httpapi.Response{}, err
@@ -150,7 +162,7 @@ func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.R
 	}
 	items := make([]View, len(conns))
 	for i, c := range conns {
-		items[i] = NewView(c)
+		items[i] = NewView(r.Caller, c)
 	}
 	return httpapi.Page(items, next), nil
 }
@@ -168,7 +180,7 @@ func (s *Service) handleUpdate(ctx context.Context, r *httpapi.Request) (httpapi
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return withETag(http.StatusOK, c), nil
+	return withETag(r.Caller, http.StatusOK, c), nil
 }
 
 func (s *Service) handleSetAvailability(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
@@ -184,7 +196,7 @@ func (s *Service) handleSetAvailability(ctx context.Context, r *httpapi.Request)
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return withETag(http.StatusOK, c), nil
+	return withETag(r.Caller, http.StatusOK, c), nil
 }
 
 func (s *Service) handleSetOwners(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
@@ -202,7 +214,7 @@ func (s *Service) handleSetOwners(ctx context.Context, r *httpapi.Request) (http
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return withETag(http.StatusOK, c), nil
+	return withETag(r.Caller, http.StatusOK, c), nil
 }
 
 func (s *Service) handleDelete(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
@@ -217,6 +229,9 @@ func (s *Service) handleDelete(ctx context.Context, r *httpapi.Request) (httpapi
 }
 
 func (s *Service) handleAudit(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	if err := r.OnlyQuery("cursor", "limit"); err != nil {
+		return httpapi.Response{}, err
+	}
 	limit, err := r.PageLimit()
 	if err != nil {
 		return httpapi.Response{}, err

@@ -308,8 +308,13 @@ type ListFilter struct {
 	Type   string
 	Scope  connection.Scope
 	Status connection.Status
-	Cursor string
-	Limit  int
+	// UsableAt, a site path, turns the list into a connection picker:
+	// exactly the connections a run owned by the caller at that site may
+	// use (connection.CanUse, the resolver's rule), whatever the caller's
+	// administrator roles.
+	UsableAt string
+	Cursor   string
+	Limit    int
 }
 
 // List returns the connections the caller may see, in id (creation) order.
@@ -322,14 +327,27 @@ func (s *Service) List(ctx context.Context, caller identity.Caller, f ListFilter
 		}
 		q.After = after
 	}
-	if caller.SeesAll() {
+	allowed := func(c *connection.Connection) bool { return connection.CanSee(caller, c) }
+	switch {
+	case f.UsableAt != "":
+		site, err := identity.CanonicalPath(f.UsableAt)
+		if err != nil {
+			return nil, "", apperr.InvalidField("usableAt", "invalid_site", "usableAt must be a site path such as /sites/hr")
+		}
+		if !caller.CanAccessSite(site) {
+			return nil, "", apperr.E(apperr.Forbidden, "site_not_accessible", "you cannot access that site")
+		}
+		use := connection.Use{Tenant: caller.Tenant, Site: site, RunOwner: caller.User}
+		allowed = func(c *connection.Connection) bool { return connection.CanUse(use, c) }
+		q.Audiences = append([]store.Audience{store.AudienceOwner(caller.User), store.AudienceTenant()}, siteAudiences(site)...)
+	case caller.SeesAll():
 		q.All = true
-	} else {
+	default:
 		q.Audiences = audiences(caller)
 	}
 	q.Keep = func(r *store.Record) bool {
 		c := &r.Conn
-		return connection.CanSee(caller, c) &&
+		return allowed(c) &&
 			(f.Type == "" || c.Type == f.Type) &&
 			(f.Status == "" || c.Status == f.Status) &&
 			(f.Scope == "" || c.Availability.Scope == f.Scope)
@@ -354,10 +372,17 @@ func (s *Service) List(ctx context.Context, caller identity.Caller, f ListFilter
 func audiences(c identity.Caller) []store.Audience {
 	out := []store.Audience{store.AudienceOwner(c.User), store.AudienceTenant()}
 	for _, site := range c.AccessibleSites() {
-		out = append(out, store.AudienceSite(site))
-		for _, col := range identity.CollectionsOf(site) {
-			out = append(out, store.AudienceCollection(col))
-		}
+		out = append(out, siteAudiences(site)...)
+	}
+	return out
+}
+
+// siteAudiences are the gsi1 partitions of shared connections available at
+// site: the site's own and its collections'.
+func siteAudiences(site string) []store.Audience {
+	out := []store.Audience{store.AudienceSite(site)}
+	for _, col := range identity.CollectionsOf(site) {
+		out = append(out, store.AudienceCollection(col))
 	}
 	return out
 }

@@ -27,6 +27,9 @@ func (s *Service) handleTest(ctx context.Context, r *httpapi.Request) (httpapi.R
 }
 
 func (s *Service) handleListClients(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	if err := r.OnlyQuery(); err != nil {
+		return httpapi.Response{}, err
+	}
 	list, err := s.clients.List(ctx, r.Caller)
 	if err != nil {
 		return httpapi.Response{}, err

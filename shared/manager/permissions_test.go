@@ -117,8 +117,21 @@ func TestPermissionMatrix(t *testing.T) {
 					return personas(tenant)[persona], matrixConn(t, env, tenant, conn)
 				}
 				c, id := fresh()
-				if got := env.Do(apitest.Request{Method: "GET", Path: "/connections/" + id, Caller: c}).Status; got != w.get {
-					t.Errorf("GET = %d, want %d", got, w.get)
+				gr := env.Do(apitest.Request{Method: "GET", Path: "/connections/" + id, Caller: c})
+				if gr.Status != w.get {
+					t.Errorf("GET = %d, want %d", gr.Status, w.get)
+				}
+				// The permissions a response lists are exactly what the
+				// operations below find allowed.
+				if gr.Status == 200 {
+					var v struct{ Permissions []string }
+					gr.Decode(t, &v)
+					for act, allowed := range map[string]bool{"edit": w.patch == 200, "delete": w.del == 204, "changeOwners": w.owners == 200,
+						"changeAvailability": w.avail == 200, "configure": w.configure == 200, "test": w.test == 200} {
+						if slices.Contains(v.Permissions, act) != allowed {
+							t.Errorf("permissions %v: %s listed = %v, want %v", v.Permissions, act, !allowed, allowed)
+						}
+					}
 				}
 				c, id = fresh()
 				var list struct{ Items []struct{ ID string } }

@@ -238,6 +238,9 @@ func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Re
 }
 
 func (s *Service) handleList(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	if err := r.OnlyQuery("status", "cursor", "limit"); err != nil {
+		return httpapi.Response{}, err
+	}
 	limit, err := r.PageLimit()
 	if err != nil {
 		return httpapi.Response{}, err
