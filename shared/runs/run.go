@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
@@ -54,6 +55,12 @@ const (
 	MaxPathLen     = 2048
 	MaxHeaders     = 32
 	MaxRequestBody = 32 << 10
+	// MaxStepsBytes bounds a run's step definitions as stored (JSON), so
+	// the run item stays within DynamoDB's item limit whatever the steps.
+	MaxStepsBytes = 128 << 10
+	// MaxKeptHeaderValue bounds each response header value kept in a
+	// step's result (the run item holds them).
+	MaxKeptHeaderValue = 256
 )
 
 // ActionHTTPRequest is the one connector action: an HTTP request to the
@@ -91,14 +98,17 @@ const (
 // StepResult is the latest attempt at a step. Body is the JSON response
 // body when it fits the cap, never a credential.
 type StepResult struct {
-	ID       string            `json:"id"`
-	Outcome  Outcome           `json:"outcome"`
-	Status   int               `json:"status,omitempty"`
-	Headers  map[string]string `json:"headers,omitempty"`
-	Body     json.RawMessage   `json:"body,omitempty"`
-	Reason   string            `json:"reason,omitempty"`
-	Attempts int               `json:"attempts"`
-	At       time.Time         `json:"at"`
+	ID      string            `json:"id"`
+	Outcome Outcome           `json:"outcome"`
+	Status  int               `json:"status,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    json.RawMessage   `json:"body,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
+	// Withheld names what the target answered but the run does not keep
+	// because it held a credential ("body", "header:<Name>").
+	Withheld []string  `json:"withheld,omitempty"`
+	Attempts int       `json:"attempts"`
+	At       time.Time `json:"at"`
 }
 
 // Suspension says why and until when a run waits.
@@ -216,7 +226,30 @@ func ValidateSteps(steps []Step, extraReserved ...string) error {
 			return apperr.InvalidField(at+".input.body", "too_large", "a step's body is at most %d bytes", MaxRequestBody)
 		}
 	}
+	if b, err := json.Marshal(steps); err != nil || len(b) > MaxStepsBytes {
+		return apperr.InvalidField("steps", "too_large", "a run's steps hold at most %d bytes of JSON in all", MaxStepsBytes)
+	}
 	return nil
+}
+
+// KeptHeaders bounds the response headers a result keeps: each value at
+// most MaxKeptHeaderValue bytes (cut at a rune boundary).
+func KeptHeaders(h map[string]string) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > MaxKeptHeaderValue {
+			cut := MaxKeptHeaderValue
+			for cut > 0 && !utf8.RuneStart(v[cut]) {
+				cut--
+			}
+			v = v[:cut]
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func printable(s string) bool {

@@ -7,7 +7,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/connmgr/connmgr/shared/apperr"
@@ -29,6 +32,26 @@ const (
 	skRun     = "RUN"
 	skSuspend = "SUSP"
 )
+
+// outputSK keys the response body of a run's step i: bodies live in items
+// of their own, so the run item stays bounded whatever the targets return.
+func outputSK(i int) string { return fmt.Sprintf("OUT#%03d", i) }
+
+// outputItem is the kept response body of one step (at most
+// httpaction.MaxBody bytes).
+type outputItem struct {
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	StepID string `dynamodbav:"stepId"`
+	Step   int    `dynamodbav:"step"`
+	Body   string `dynamodbav:"body"`
+}
+
+// MaxRunItemBytes is the size the run item never exceeds (DynamoDB allows
+// 400 KB): step definitions are bounded by runs.MaxStepsBytes, results in
+// the item are summaries (no body, bounded headers), bodies are kept in
+// output items.
+const MaxRunItemBytes = 350 << 10
 
 // RunAudience names a gsi1 partition of runs: their owner, or a path that is
 // the run's site or one of its ancestors.
@@ -106,7 +129,12 @@ func toRunItem(r *runs.Run) (runItem, error) {
 	if err != nil {
 		return runItem{}, fmt.Errorf("store: marshal steps: %w", err)
 	}
-	results, err := json.Marshal(r.Results)
+	summaries := make([]runs.StepResult, len(r.Results))
+	for i, res := range r.Results {
+		res.Body = nil // kept in the step's output item
+		summaries[i] = res
+	}
+	results, err := json.Marshal(summaries)
 	if err != nil {
 		return runItem{}, fmt.Errorf("store: marshal results: %w", err)
 	}
@@ -216,6 +244,11 @@ func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCon
 		return err
 	}
 	items := []types.TransactWriteItem{ti}
+	outs, err := s.outputWrites(prev, next)
+	if err != nil {
+		return err
+	}
+	items = append(items, outs...)
 	wasSusp := prev.Status == runs.StatusSuspended && prev.Suspension != nil
 	isSusp := next.Status == runs.StatusSuspended && next.Suspension != nil
 	if wasSusp && (!isSusp || prev.Suspension.Connection != next.Suspension.Connection) {
@@ -240,6 +273,69 @@ func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCon
 		return fmt.Errorf("store.UpdateRun %s: %w", next.ID, classify(err))
 	}
 	return nil
+}
+
+// outputWrites keeps each step's body in its output item: written when a
+// step has a new result with a body, deleted when its new result has none.
+// Results read back without bodies (GetRun) compare equal by attempt, so
+// only what changed is written.
+func (s *Store) outputWrites(prev, next *runs.Run) ([]types.TransactWriteItem, error) {
+	var items []types.TransactWriteItem
+	for i, res := range next.Results {
+		if i < len(prev.Results) {
+			p := prev.Results[i]
+			if p.ID == res.ID && p.Attempts == res.Attempts && p.At.Equal(res.At) {
+				continue
+			}
+		}
+		if res.ID == "" {
+			continue
+		}
+		var ti types.TransactWriteItem
+		var err error
+		if len(res.Body) > 0 {
+			ti, err = s.put(outputItem{PK: runPK(next.Tenant, next.ID), SK: outputSK(i), StepID: res.ID, Step: i, Body: string(res.Body)}, nil)
+		} else {
+			ti, err = s.del(runPK(next.Tenant, next.ID), outputSK(i), nil)
+		}
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, ti)
+	}
+	return items, nil
+}
+
+// RunOutputs reads the kept response bodies of a run's steps into r's
+// results (one Query): GetRun leaves them out, since only the API's run
+// view shows them.
+func (s *Store) RunOutputs(ctx context.Context, r *runs.Run) error {
+	kc := expression.Key("pk").Equal(expression.Value(runPK(r.Tenant, r.ID))).And(expression.Key("sk").BeginsWith("OUT#"))
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return fmt.Errorf("store.RunOutputs: %w", err)
+	}
+	in := &dynamodb.QueryInput{TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true)}
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return fmt.Errorf("store.RunOutputs %s: %w", r.ID, classify(err))
+		}
+		var its []outputItem
+		if err := attributevalue.UnmarshalListOfMaps(out.Items, &its); err != nil {
+			return fmt.Errorf("store.RunOutputs %s: %w", r.ID, err)
+		}
+		for _, it := range its {
+			if it.Step >= 0 && it.Step < len(r.Results) && r.Results[it.Step].ID == it.StepID {
+				r.Results[it.Step].Body = json.RawMessage(it.Body)
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // RunListQuery selects runs of one tenant, like ListQuery for connections.

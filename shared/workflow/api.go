@@ -234,6 +234,11 @@ func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Re
 	if err != nil {
 		return httpapi.Response{}, err
 	}
+	// Only this view shows the steps' response bodies; lists and other
+	// answers carry each step's outcome without them.
+	if err := s.Store.RunOutputs(ctx, run); err != nil {
+		return httpapi.Response{}, err
+	}
 	return runResponse(http.StatusOK, run), nil
 }
 

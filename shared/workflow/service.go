@@ -13,6 +13,7 @@ import (
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/httpaction"
+	"github.com/connmgr/connmgr/shared/logging"
 	"github.com/connmgr/connmgr/shared/resolver"
 	"github.com/connmgr/connmgr/shared/runs"
 	"github.com/connmgr/connmgr/shared/store"
@@ -22,6 +23,8 @@ import (
 type Store interface {
 	CreateRun(ctx context.Context, r *runs.Run, evs ...events.Event) error
 	GetRun(ctx context.Context, tenant, id string) (*runs.Run, error)
+	// RunOutputs fills the response bodies GetRun leaves out.
+	RunOutputs(ctx context.Context, r *runs.Run) error
 	UpdateRun(ctx context.Context, prev, next *runs.Run, cond store.RunCondition, evs ...events.Event) error
 	ListRuns(ctx context.Context, q store.RunListQuery) ([]*runs.Run, string, error)
 	SuspendedOn(ctx context.Context, tenant, conn string) ([]string, error)
@@ -168,6 +171,7 @@ func (s *Service) taskError(ctx context.Context, op string, in StepInput, err er
 
 // RunStep executes one step of a run and says what the state machine does next.
 func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error) {
+	ctx = logging.WithExecution(ctx, in.RunID) // executions are named by run id
 	run, err := s.Store.GetRun(ctx, in.Tenant, in.RunID)
 	if apperr.Is(err, apperr.NotFound) {
 		// No record to run or to record in: the run fails, MarkFailed finds
@@ -260,7 +264,8 @@ func (s *Service) attempt(ctx context.Context, run *runs.Run, step runs.Step) ru
 	if err != nil {
 		return runs.StepResult{Outcome: runs.OutcomeFailed, Reason: "invalid_base_url"}
 	}
-	return runs.StepResult{Outcome: runs.Outcome(res.Outcome), Reason: res.Reason, Status: res.Status, Headers: res.Headers, Body: res.Body}
+	return runs.StepResult{Outcome: runs.Outcome(res.Outcome), Reason: res.Reason, Status: res.Status,
+		Headers: runs.KeptHeaders(res.Headers), Body: res.Body, Withheld: res.Withheld}
 }
 
 // SuspendInput is the suspension task's payload. TaskToken is a secret.
@@ -292,6 +297,7 @@ func (in SuspendInput) LogValue() slog.Value {
 // suspended runs.MaxSuspensions times is not suspended again: Suspend
 // answers TooManySuspensions and the state machine terminates the run.
 func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
+	ctx = logging.WithExecution(ctx, in.RunID)
 	if in.TaskToken == "" {
 		return errors.New("workflow.Suspend: no task token")
 	}
@@ -422,6 +428,7 @@ type FinishInput struct {
 // example terminated by a user) keeps its status, so retries and races
 // emit one event.
 func (s *Service) Finish(ctx context.Context, in FinishInput) error {
+	ctx = logging.WithExecution(ctx, in.RunID)
 	if !in.Status.Terminal() {
 		return fmt.Errorf("workflow.Finish: %q is not a final status", in.Status)
 	}

@@ -1,0 +1,168 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connmgr/connmgr/local/stacktest"
+	"github.com/connmgr/connmgr/shared/httpaction"
+	"github.com/connmgr/connmgr/shared/runs"
+	"github.com/connmgr/connmgr/shared/store"
+)
+
+// itemSize is an item's size as DynamoDB counts it: attribute names plus
+// values (strings and binaries by length, numbers by their digits; close
+// enough for a bound that keeps 50 KB of margin).
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for k, v := range item {
+		n += len(k) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return len(v.Value)/2 + 1
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+		return 1
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += 1 + len(k) + valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	}
+	return 0
+}
+
+func rawItem(t *testing.T, env *stacktest.Env, pk, sk string) map[string]types.AttributeValue {
+	t.Helper()
+	out, err := env.DynamoDB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(env.Stack.TableName),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}})
+	if err != nil || out.Item == nil {
+		t.Fatalf("get %s %s: %v", pk, sk, err)
+	}
+	return out.Item
+}
+
+// TestRunItemStaysBounded: the largest run the API accepts, every step
+// answered with a 64 KiB body and long headers, keeps its run item under
+// store.MaxRunItemBytes; the bodies live in one output item per step and
+// come back whole through RunOutputs.
+func TestRunItemStaysBounded(t *testing.T) {
+	env := stacktest.Start(t)
+	ctx := context.Background()
+	now := env.Clock.Now()
+	// 50 steps with as much definition as the limits allow in all.
+	steps := make([]runs.Step, runs.MaxSteps)
+	for i := range steps {
+		steps[i] = runs.Step{ID: fmt.Sprintf("step-%02d-%s", i, strings.Repeat("s", 50)), Action: runs.ActionHTTPRequest,
+			Connection: strings.Repeat("c", 120), Input: runs.RequestSpec{Method: "POST", Path: "/" + strings.Repeat("p", 300)}}
+	}
+	pad := (runs.MaxStepsBytes - len(mustJSON(t, steps))) / runs.MaxSteps
+	for i := range steps {
+		steps[i].Input.Body = json.RawMessage(`"` + strings.Repeat("b", pad-10) + `"`)
+	}
+	if err := runs.ValidateSteps(steps); err != nil {
+		t.Fatalf("the run is not one the API accepts: %v", err)
+	}
+	run := &runs.Run{Tenant: strings.Repeat("t", 128), ID: "01RUNBIG", WorkflowID: strings.Repeat("w", 128), Site: "/sites/" + strings.Repeat("x", 900),
+		Owner: strings.Repeat("o", 256), Status: runs.StatusRunning, Steps: steps, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if err := env.Store.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	body := json.RawMessage(`"` + strings.Repeat("r", httpaction.MaxBody-2) + `"`)
+	headers := map[string]string{}
+	for _, h := range []string{"Content-Type", "Content-Length", "ETag", "Last-Modified", "Location", "Retry-After", "Request-Id", "X-Request-Id"} {
+		headers[h] = strings.Repeat("h", 8<<10)
+	}
+	for i := range steps {
+		prev, err := env.Store.GetRun(ctx, run.Tenant, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := *prev
+		next.Results = append(append([]runs.StepResult(nil), prev.Results...), runs.StepResult{ID: steps[i].ID, Outcome: runs.OutcomeSucceeded,
+			Status: 200, Headers: runs.KeptHeaders(headers), Body: body, Reason: "", Withheld: []string{"header:X-Echo"}, Attempts: 3, At: now})
+		next.Current, next.Version = i, prev.Version+1
+		if err := env.Store.UpdateRun(ctx, prev, &next, store.RunCondition{}); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	size := itemSize(rawItem(t, env, "T#"+run.Tenant+"#R#"+run.ID, "RUN"))
+	out := itemSize(rawItem(t, env, "T#"+run.Tenant+"#R#"+run.ID, "OUT#049"))
+	t.Logf("run item %d bytes (bound %d, DynamoDB 400 KB); one output item %d bytes", size, store.MaxRunItemBytes, out)
+	if size > store.MaxRunItemBytes || out > 100<<10 {
+		t.Fatalf("run item %d bytes, output item %d bytes", size, out)
+	}
+	got, err := env.Store.GetRun(ctx, run.Tenant, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Results) != runs.MaxSteps || got.Results[7].Body != nil {
+		t.Fatalf("GetRun: %d results, body kept in the run item: %v", len(got.Results), got.Results[7].Body != nil)
+	}
+	if err := env.Store.RunOutputs(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got.Results {
+		if string(r.Body) != string(body) {
+			t.Fatalf("step %d: body of %d bytes back", i, len(r.Body))
+		}
+	}
+	// A new attempt without a body drops the old one.
+	prev := got
+	prev.Results = append([]runs.StepResult(nil), got.Results...)
+	for i := range prev.Results {
+		prev.Results[i].Body = nil
+	}
+	next := *prev
+	next.Results = append([]runs.StepResult(nil), prev.Results...)
+	next.Results[3] = runs.StepResult{ID: steps[3].ID, Outcome: runs.OutcomeTransient, Reason: "http_503", Attempts: 4, At: now.Add(time.Minute)}
+	next.Version = prev.Version + 1
+	if err := env.Store.UpdateRun(ctx, prev, &next, store.RunCondition{}); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := env.Store.GetRun(ctx, run.Tenant, run.ID)
+	if err := env.Store.RunOutputs(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if again.Results[3].Body != nil || again.Results[4].Body == nil {
+		t.Errorf("after a bodiless attempt: step 3 body %d bytes, step 4 %d", len(again.Results[3].Body), len(again.Results[4].Body))
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
