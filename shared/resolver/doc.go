@@ -16,8 +16,8 @@
 // An OAuth access token expiring within RefreshSkew (60 s) is refreshed
 // before it is handed out. Exactly one instance refreshes: it must hold the
 // connection's lease (a conditional DynamoDB item with an expiry, see
-// store.AcquireLease); the others poll with backoff for at most MaxWait and
-// re-read the stored token. A holder that dies leaves a lease that simply
+// store.AcquireLease); the others poll with jittered backoff (shared/retry)
+// for at most MaxWait and re-read the stored token. A holder that dies leaves a lease that simply
 // expires; the next caller takes over. The holder re-reads the item after
 // taking the lease (someone may have just finished), calls the provider
 // with a deadline inside its lease, and stores the new tokens conditioned on

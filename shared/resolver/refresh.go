@@ -12,6 +12,7 @@ import (
 	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/oauth"
+	"github.com/connmgr/connmgr/shared/retry"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
 )
@@ -56,45 +57,55 @@ func (r *Resolver) refreshWithin(ctx context.Context, rec *store.Record, typ *co
 	tenant, id := rec.Conn.Tenant, rec.Conn.ID
 	owner := randomID()
 	seen := rec.Conn.SecretVersion
-	var waited time.Duration
-	backoff := firstBackoff
-	for {
+	var got outcome
+	// A lease wait, not a retry of a failure (the SDK retries those): poll
+	// with jittered backoff for at most MaxWait, then give up retryably.
+	wait := retry.Policy{Base: firstBackoff, Max: maxBackoff, MaxWait: r.cfg.MaxWait, Sleep: r.cfg.Sleep}
+	err := wait.Do(ctx, func(attempt int) (bool, error) {
+		if attempt > 1 {
+			// After a wait: look at what is stored.
+			cur, err := r.cfg.Store.Get(ctx, tenant, id)
+			if err != nil {
+				return false, classify(err, id)
+			}
+			if f := statusFailure(&cur.Conn, typ); f != nil {
+				return false, f // for example the holder was told invalid_grant and marked it expired
+			}
+			if cur.Conn.SecretVersion != seen {
+				ts, err := r.tokens(ctx, cur)
+				if err != nil {
+					return false, err
+				}
+				if n.secretVersion != 0 || !n.due(ts, r.cfg.Now()) {
+					got = outcome{tokens: ts}
+					return false, nil
+				}
+				seen = cur.Conn.SecretVersion
+			}
+		}
 		ok, err := r.cfg.Store.AcquireLease(ctx, tenant, id, owner, r.cfg.LeaseTTL)
 		if err != nil {
-			return outcome{}, classify(err, id)
+			return false, classify(err, id)
 		}
-		if ok {
-			return r.refreshHolding(ctx, owner, typ, n, tenant, id)
+		if !ok {
+			return true, errLeaseHeld // another instance is refreshing
 		}
-		// Another instance is refreshing: wait, then look at what is stored.
-		if waited >= r.cfg.MaxWait {
-			return outcome{}, fail(CodeRefreshInProgress, id, fmt.Errorf("waited %s for another instance's refresh", waited))
-		}
-		d := min(backoff, r.cfg.MaxWait-waited)
-		if err := r.cfg.Sleep(ctx, d); err != nil {
-			return outcome{}, fail(CodeRefreshInProgress, id, err)
-		}
-		waited += d
-		backoff = min(backoff*2, maxBackoff)
-		cur, err := r.cfg.Store.Get(ctx, tenant, id)
-		if err != nil {
-			return outcome{}, classify(err, id)
-		}
-		if f := statusFailure(&cur.Conn, typ); f != nil {
-			return outcome{}, f // for example the holder was told invalid_grant and marked it expired
-		}
-		if cur.Conn.SecretVersion != seen {
-			ts, err := r.tokens(ctx, cur)
-			if err != nil {
-				return outcome{}, err
-			}
-			if n.secretVersion != 0 || !n.due(ts, r.cfg.Now()) {
-				return outcome{tokens: ts}, nil
-			}
-			seen = cur.Conn.SecretVersion
-		}
+		got, err = r.refreshHolding(ctx, owner, typ, n, tenant, id)
+		return false, err
+	})
+	switch {
+	case errors.Is(err, errLeaseHeld) && errors.Is(err, retry.ErrExhausted):
+		return outcome{}, fail(CodeRefreshInProgress, id, fmt.Errorf("waited %s for another instance's refresh", r.cfg.MaxWait))
+	case errors.Is(err, errLeaseHeld):
+		return outcome{}, fail(CodeRefreshInProgress, id, err) // ctx ended while waiting
+	case err != nil:
+		return outcome{}, err
 	}
+	return got, nil
 }
+
+// errLeaseHeld: another instance holds the refresh lease.
+var errLeaseHeld = errors.New("the refresh lease is held by another instance")
 
 // refreshHolding runs while owner holds the lease.
 func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connection.Type, n need, tenant, id string) (outcome, error) {
@@ -163,16 +174,22 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 	return outcome{tokens: next, mine: true}, nil
 }
 
+// storeRetry bounds store's attempts at the write: a transaction that
+// collided with another writer (TransactionConflict) is written again, and
+// a status or version that moved on is decided again on the item as
+// stored. Throttling and 5xx are not retried here: the SDK's retryer has
+// already retried them (shared/app).
+var storeRetry = retry.Policy{Attempts: 4, Base: 25 * time.Millisecond, Max: 200 * time.Millisecond}
+
 // store seals and writes the new tokens, conditioned on the secret version
-// refreshed and on the status the write was decided on; transient store
-// failures are retried a few times. The status written is the policy's
-// AfterRefresh: a connection expiring for its refresh token stays so
-// unless the new one expires beyond the window, anything else is active;
-// a move to active from another status is an audited write with
-// Connection Recovered (reason refreshed). When the status or version
-// moved on meanwhile (the expiry check's transition), the write is
-// decided again on the connection as stored, so the new tokens are never
-// lost to a status change.
+// refreshed and on the status the write was decided on (storeRetry). The
+// status written is the policy's AfterRefresh: a connection expiring for
+// its refresh token stays so unless the new one expires beyond the window,
+// anything else is active; a move to active from another status is an
+// audited write with Connection Recovered (reason refreshed). When the
+// status or version moved on meanwhile (the expiry check's transition),
+// the write is decided again on the connection as stored, so the new
+// tokens are never lost to a status change.
 func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.TokenSet, tokenOrigin string) error {
 	c := rec.Conn
 	pt, err := next.Encode()
@@ -185,12 +202,27 @@ func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.Tok
 	if err != nil {
 		return err
 	}
-	backoff := 50 * time.Millisecond
-	transient, moved := 0, 0
-	for {
+	p := storeRetry
+	p.Sleep = r.cfg.Sleep
+	reread := false
+	return p.Do(ctx, func(int) (bool, error) {
+		if reread {
+			cur, err := r.cfg.Store.Get(ctx, c.Tenant, c.ID)
+			if err != nil {
+				return false, err
+			}
+			if cur.Conn.SecretVersion != c.SecretVersion {
+				return false, &apperr.Error{Kind: store.ErrSecretChanged.Kind, Code: store.ErrSecretChanged.Code, Message: store.ErrSecretChanged.Message,
+					Err: fmt.Errorf("secret version %d stored meanwhile", cur.Conn.SecretVersion)}
+			}
+			c = cur.Conn
+			c.TokenEndpoint = tokenOrigin
+			reread = false
+		}
 		w := r.tokenWrite(&c, sealed, next)
-		err = r.cfg.Store.PutTokens(ctx, w)
-		if err == nil {
+		err := r.cfg.Store.PutTokens(ctx, w)
+		switch {
+		case err == nil:
 			if len(w.Events) > 0 {
 				r.log.InfoContext(ctx, "connection recovered by a refresh", slog.String("tenant", c.Tenant), slog.String("connection", c.ID),
 					slog.String("from", string(c.Status)), slog.Time("refreshTokenExpiresAt", next.RefreshExpiresAt()))
@@ -198,33 +230,17 @@ func (r *Resolver) store(ctx context.Context, rec *store.Record, next *oauth.Tok
 					r.cfg.Events.Flush(ctx, w.Events)
 				}
 			}
-			return nil
-		}
-		switch k := apperr.KindOf(err); {
+			return false, nil
 		case errors.Is(err, store.ErrSecretChanged):
-			return err
-		case k == apperr.PreconditionFailed && moved < 3:
-			// The status or version changed, not the secret: decide again.
-			moved++
-			cur, gerr := r.cfg.Store.Get(ctx, c.Tenant, c.ID)
-			if gerr != nil {
-				return err
-			}
-			if cur.Conn.SecretVersion != c.SecretVersion {
-				return &apperr.Error{Kind: store.ErrSecretChanged.Kind, Code: store.ErrSecretChanged.Code, Message: store.ErrSecretChanged.Message, Err: err}
-			}
-			c = cur.Conn
-			c.TokenEndpoint = tokenOrigin
-		case (k == apperr.Throttled || k == apperr.Unavailable || k == apperr.Internal) && transient < 3:
-			transient++
-			if serr := r.cfg.Sleep(ctx, backoff); serr != nil {
-				return err
-			}
-			backoff *= 2
-		default:
-			return err
+			return false, err
+		case errors.Is(err, store.ErrConcurrentChange):
+			return true, err // the same write again
+		case apperr.Is(err, apperr.PreconditionFailed):
+			reread = true // the status or version changed, not the secret: decide again
+			return true, err
 		}
-	}
+		return false, err
+	})
 }
 
 // tokenWrite is the write of refreshed tokens over connection c as read.

@@ -18,6 +18,7 @@ import (
 	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
+	"github.com/connmgr/connmgr/shared/retry"
 	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
 )
@@ -80,7 +81,9 @@ type Config struct {
 	// LastUsedInterval: at most one last-used write per connection per
 	// interval per instance (15 min); negative disables recording.
 	LastUsedInterval time.Duration
-	// Sleep waits between polls (default: a timer honouring ctx).
+	// Sleep waits between polls and between attempts at storing refreshed
+	// tokens (default: retry.Sleep, a timer honouring ctx); tests replace
+	// it. MaxWait counts the waits asked of it.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Events, if set, publishes the events a mark wrote to the outbox.
 	Events interface {
@@ -129,24 +132,13 @@ func New(cfg Config) (*Resolver, error) {
 		cfg.LastUsedInterval = DefaultLastUsedInterval
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleep
+		cfg.Sleep = retry.Sleep
 	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Resolver{cfg: cfg, log: log, lastUsed: map[string]time.Time{}}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func randomID() string {

@@ -17,12 +17,19 @@ import (
 
 // Policy says how often and how patiently to retry.
 type Policy struct {
-	// Attempts is the most calls made, the first included (at least 1).
+	// Attempts is the most calls made, the first included (at least 1);
+	// 0 with MaxWait set: as many as MaxWait allows (Base must then be
+	// positive).
 	Attempts int
 	// Base bounds the first wait; each later bound doubles, up to Max.
 	// Each wait is drawn uniformly below its bound ("full jitter"), so
 	// contending callers spread out instead of colliding again.
 	Base, Max time.Duration
+	// MaxWait, if positive, bounds the sum of the waits: a wait is cut to
+	// what is left of it, and once it is spent Do stops (ErrExhausted)
+	// instead of waiting again. It counts the waits asked of Sleep, so an
+	// injected Sleep sees the same bound as a real one.
+	MaxWait time.Duration
 	// Sleep waits d or until ctx is done, whichever is first (default: a
 	// timer). Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -38,20 +45,29 @@ var (
 )
 
 // Do calls fn with attempt numbers from 1 until it returns again=false
-// (its error, nil on success, is returned as is), the attempts are spent
-// (ErrExhausted) or ctx is done while waiting (ErrInterrupted).
+// (its error, nil on success, is returned as is), the attempts or MaxWait
+// are spent (ErrExhausted) or ctx is done while waiting (ErrInterrupted).
 func (p Policy) Do(ctx context.Context, fn func(attempt int) (again bool, err error)) error {
+	var waited time.Duration
 	for attempt := 1; ; attempt++ {
 		again, err := fn(attempt)
 		if !again {
 			return err
 		}
-		if attempt >= p.Attempts {
+		if (p.Attempts > 0 || p.MaxWait <= 0) && attempt >= p.Attempts {
 			return fmt.Errorf("%w after %d attempts: %w", ErrExhausted, attempt, err)
 		}
-		if werr := p.sleep(ctx, p.Backoff(attempt)); werr != nil {
+		d := p.Backoff(attempt)
+		if p.MaxWait > 0 {
+			if waited >= p.MaxWait {
+				return fmt.Errorf("%w after %d attempts and %s of waits: %w", ErrExhausted, attempt, waited, err)
+			}
+			d = min(d, p.MaxWait-waited)
+		}
+		if werr := p.sleep(ctx, d); werr != nil {
 			return fmt.Errorf("%w (%w): %w", ErrInterrupted, werr, err)
 		}
+		waited += d
 	}
 }
 

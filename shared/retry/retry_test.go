@@ -92,3 +92,50 @@ func TestSleepHonoursContext(t *testing.T) {
 		t.Fatal("slept past the deadline")
 	}
 }
+
+func TestMaxWait(t *testing.T) {
+	tests := []struct {
+		name     string
+		attempts int
+		maxWait  time.Duration
+		succeed  int // the attempt that succeeds (0: none)
+		minCalls int
+		maxCalls int // 0: unbounded by calls
+		is       error
+	}{
+		{"the budget ends it", 0, 100 * time.Millisecond, 0, 11, 0, ErrExhausted},
+		{"attempts end it first", 3, time.Hour, 0, 3, 3, ErrExhausted},
+		{"success inside the budget", 0, time.Hour, 4, 4, 4, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var waited time.Duration
+			waits := 0
+			p := Policy{Attempts: tt.attempts, Base: 5 * time.Millisecond, Max: 10 * time.Millisecond, MaxWait: tt.maxWait,
+				Sleep: func(ctx context.Context, d time.Duration) error { waited += d; waits++; return nil }}
+			calls := 0
+			err := p.Do(context.Background(), func(a int) (bool, error) {
+				calls++
+				if a == tt.succeed {
+					return false, nil
+				}
+				return true, errBusy
+			})
+			if tt.is == nil && err != nil || tt.is != nil && !errors.Is(err, tt.is) {
+				t.Fatalf("err %v, want %v", err, tt.is)
+			}
+			if calls < tt.minCalls || tt.maxCalls > 0 && calls > tt.maxCalls {
+				t.Errorf("%d calls, want %d..%d", calls, tt.minCalls, tt.maxCalls)
+			}
+			if waited > tt.maxWait {
+				t.Errorf("waited %s, more than %s", waited, tt.maxWait)
+			}
+			if tt.is == ErrExhausted && tt.attempts == 0 && waited != tt.maxWait {
+				t.Errorf("gave up after %s of waits, want all of %s (the last wait cut to fit)", waited, tt.maxWait)
+			}
+			if waits != calls-1 {
+				t.Errorf("%d waits for %d calls", waits, calls)
+			}
+		})
+	}
+}
