@@ -58,5 +58,9 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.inner.Handle(ctx, r)
 }
 
-func (h *handler) WithAttrs(as []slog.Attr) slog.Handler { return &handler{inner: h.inner.WithAttrs(as)} }
-func (h *handler) WithGroup(name string) slog.Handler    { return &handler{inner: h.inner.WithGroup(name)} }
+func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &handler{inner: h.inner.WithAttrs(as)}
+}
+func (h *handler) WithGroup(name string) slog.Handler {
+	return &handler{inner: h.inner.WithGroup(name)}
+}

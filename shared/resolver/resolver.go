@@ -376,7 +376,6 @@ func (r *Resolver) noteUse(ctx context.Context, tenant, id string) {
 	}
 }
 
-
 // Refreshed is the outcome of RefreshIfDue.
 type Refreshed struct {
 	// Refreshed: this call obtained new tokens (false: not due, or another
