@@ -9,8 +9,10 @@ package sam_test
 import (
 	"context"
 	"debug/elf"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,34 +203,79 @@ func TestContractEnvironment(t *testing.T) {
 			if !slices.Contains(app.Functions(), f.Folder) {
 				t.Fatalf("%s is in %s but app.Functions() lacks %q", f.LogicalID, sam.TemplateFile, f.Folder)
 			}
-			var read []string
-			_, err := app.LoadConfig(f.Folder, func(name string) string {
-				read = append(read, name)
-				return sampleEnv(name)
-			})
-			if err != nil {
-				t.Fatalf("LoadConfig with every variable set: %v", err)
-			}
-			want := map[string]bool{}
-			for _, n := range read {
-				if !slices.Contains(app.OptionalEnv, n) {
-					want[n] = true
-				}
-			}
-			for n := range want {
-				if _, ok := f.Environment[n]; !ok {
-					t.Errorf("the code reads %s but %s does not set it for %s", n, sam.TemplateFile, f.LogicalID)
-				}
-			}
-			for n := range f.Environment {
-				if !want[n] {
-					t.Errorf("%s sets %s for %s but the code never reads it", sam.TemplateFile, n, f.LogicalID)
-				}
+			for _, problem := range envMismatches(f) {
+				t.Error(problem)
 			}
 			for n, v := range f.Environment {
 				checkEnvValue(t, tmpl, f.LogicalID, n, v)
 			}
 		})
+	}
+}
+
+// envMismatches compares the variables the template sets for f with those
+// app.LoadConfig reads for its folder: a variable on one side only is a
+// mismatch, whichever side. A function may need no state machine ARN (or
+// any other variable), as long as the template does not set it either.
+func envMismatches(f sam.Function) []string {
+	var read []string
+	if _, err := app.LoadConfig(f.Folder, func(name string) string {
+		read = append(read, name)
+		return sampleEnv(name)
+	}); err != nil {
+		return []string{fmt.Sprintf("LoadConfig(%q) with every variable set: %v", f.Folder, err)}
+	}
+	want := map[string]bool{}
+	for _, n := range read {
+		if !slices.Contains(app.OptionalEnv, n) {
+			want[n] = true
+		}
+	}
+	var out []string
+	for _, n := range slices.Sorted(maps.Keys(want)) {
+		if _, ok := f.Environment[n]; !ok {
+			out = append(out, fmt.Sprintf("the code reads %s but %s does not set it for %s", n, sam.TemplateFile, f.LogicalID))
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(f.Environment)) {
+		if !want[n] {
+			out = append(out, fmt.Sprintf("%s sets %s for %s but the code never reads it", sam.TemplateFile, n, f.LogicalID))
+		}
+	}
+	return out
+}
+
+// TestContractEnvironmentIsStrict: the comparison TestContractEnvironment
+// makes fails a variable set on one side only. suspend-run answers task
+// tokens and needs no state machine ARN (its !Ref would make a cycle:
+// the state machine's definition invokes suspend-run); runs starts
+// executions and needs it.
+func TestContractEnvironmentIsStrict(t *testing.T) {
+	tmpl, _ := load(t)
+	for _, tc := range []struct {
+		fn   string
+		edit func(env map[string]string)
+		want string // "" when the environments agree
+	}{
+		{app.FnSuspendRun, func(map[string]string) {}, ""},
+		{app.FnSuspendRun, func(env map[string]string) { env[app.EnvStateMachineARN] = "ref:WorkflowRunStateMachine" },
+			"sets STATE_MACHINE_ARN for SuspendRunFunction but the code never reads it"},
+		{app.FnRuns, func(map[string]string) {}, ""},
+		{app.FnRuns, func(env map[string]string) { delete(env, app.EnvStateMachineARN) },
+			"the code reads STATE_MACHINE_ARN but " + sam.TemplateFile + " does not set it for RunsFunction"},
+		{app.FnResumeRuns, func(env map[string]string) { env["UNUSED"] = "x" }, "sets UNUSED for ResumeRunsFunction"},
+	} {
+		f, err := tmpl.Function(sam.LogicalID(tc.fn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := maps.Clone(f.Environment)
+		tc.edit(env)
+		f.Environment = env
+		got := strings.Join(envMismatches(f), "\n")
+		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("%s with environment %v: mismatches %q, want %q", f.LogicalID, slices.Sorted(maps.Keys(env)), got, tc.want)
+		}
 	}
 }
 
@@ -277,6 +324,15 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 		key, attr, _ := strings.Cut(target, ".")
 		if _, isKey := tmpl.CF.GetAllKMSKeyResources()[key]; !ok || !isKey || attr != "Arn" {
 			t.Errorf("%s %s = %q, want !GetAtt <KMS key>.Arn", fn, name, value)
+		}
+	case app.EnvStateMachineARN:
+		machines, err := tmpl.StateMachines()
+		if err != nil {
+			t.Fatal(err)
+		}
+		target, _ := sam.RefTarget(value)
+		if !slices.ContainsFunc(machines, func(m sam.StateMachine) bool { return m.LogicalID == target }) {
+			t.Errorf("%s %s = %q, want !Ref of a state machine", fn, name, value)
 		}
 	case app.EnvResolveFunction:
 		if target, ok := sam.RefTarget(value); !ok || target != sam.LogicalID(app.FnResolve) {
@@ -410,6 +466,19 @@ func TestContractIAM(t *testing.T) {
 				}
 				if slices.Contains(s.Action, "*") {
 					t.Errorf("%s statement %q allows every action", f.LogicalID, s.Sid)
+				}
+			}
+			// ForAllValues:StringEquals holds for a request with no
+			// encryption context at all; the Null condition refuses that.
+			for _, s := range f.Policies.Statements {
+				if !s.Allows("kms:Decrypt") && !s.Allows("kms:GenerateDataKey") {
+					continue
+				}
+				if fmt.Sprint(at(s.Condition, "Null", "kms:EncryptionContextKeys")) != "false" {
+					t.Errorf("%s statement %q allows %v without the condition Null kms:EncryptionContextKeys = false", f.LogicalID, s.Sid, s.Action)
+				}
+				if at(s.Condition, "ForAllValues:StringEquals", "kms:EncryptionContextKeys") == nil {
+					t.Errorf("%s statement %q allows %v without ForAllValues:StringEquals on kms:EncryptionContextKeys", f.LogicalID, s.Sid, s.Action)
 				}
 			}
 			decrypts := f.Policies.Grants("kms:Decrypt")

@@ -130,6 +130,12 @@ func intrinsic(name string, arg any) any {
 	return map[string]any{"Fn::" + name: arg}
 }
 
+// Raw is the template's value at keys ("Resources", "HttpApi",
+// "Properties", ...) as generic YAML values, intrinsic functions as Load
+// documents them: Ref, GetAtt and Sub as markers, the others as one-key
+// maps {"Fn::If": [...]}. nil when absent.
+func (t *Template) Raw(keys ...string) any { return path(t.raw, keys...) }
+
 // path walks nested maps by key.
 func path(v any, keys ...string) any {
 	for _, k := range keys {

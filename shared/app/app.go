@@ -282,7 +282,7 @@ func (a *App) engine() *workflow.StepFunctions {
 // RunStep is the state machine's step task.
 func (a *App) RunStep() (any, error) {
 	return workflow.New(workflow.Deps{
-		Store: a.table(), Credentials: a.resolverClient(), Action: httpaction.New(a.cfg.TargetNetworks, 10*time.Second),
+		Store: a.table(), Credentials: a.resolverClient(), Action: httpaction.New(a.cfg.TargetNetworks, httpaction.DefaultTimeout),
 		Events: a.outbox(), Now: a.now, NewID: a.ids, Log: a.log,
 	}).RunStep, nil
 }
@@ -346,7 +346,7 @@ func (a *App) ResolveHandler() (*resolver.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &resolver.Handler{Resolver: res, Callback: cb, Action: httpaction.New(a.cfg.TargetNetworks, 10*time.Second)}, nil
+	return &resolver.Handler{Resolver: res, Callback: cb, Action: httpaction.New(a.cfg.TargetNetworks, httpaction.DefaultTimeout)}, nil
 }
 
 // newIDs returns a generator of ULIDs, monotonic within a millisecond so ids

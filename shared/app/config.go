@@ -61,7 +61,7 @@ var functionEnv = map[string][]string{
 	FnOAuthCallback: {EnvLogLevel, EnvResolveFunction},
 	FnRuns:          {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName},
 	FnRunStep:       {EnvLogLevel, EnvTableName, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName},
-	FnSuspendRun:    {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName},
+	FnSuspendRun:    {EnvLogLevel, EnvTableName, EnvEventBusName}, // task tokens only: no state machine ARN, so no cycle with the state machine
 	FnFinishRun:     {EnvLogLevel, EnvTableName, EnvEventBusName},
 	FnResumeRuns:    {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName, EnvAutoResume},
 	FnExpiryCheck:   {EnvLogLevel, EnvTableName, EnvResolveFunction, EnvEventBusName, EnvExpiringWindowDays},

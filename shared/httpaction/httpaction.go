@@ -94,6 +94,10 @@ const (
 // ParseNetworks reads the TARGET_NETWORKS setting.
 func ParseNetworks(s string) (Networks, error) { return netguard.ParseNetworks(s) }
 
+// DefaultTimeout is how long one action (a step's request, a connection
+// test's request) may take, redirects included.
+const DefaultTimeout = 10 * time.Second
+
 // Client performs actions.
 type Client struct {
 	http *http.Client

@@ -126,10 +126,20 @@ func (w *wire) credential() *Credential {
 	return c
 }
 
+// TestWait is how long Test waits for the resolve function's answer: the
+// test's request (httpaction.DefaultTimeout) after resolving, which may
+// refresh an OAuth token (oauth.DefaultHTTPTimeout). Past it the caller
+// gets resolver_unavailable (503) rather than outliving its own function
+// timeout or API Gateway's 30 seconds; the connections function's Timeout
+// in template.yaml exceeds it (local/sam TestContractTimeouts).
+const TestWait = 25 * time.Second
+
 // Test asks the resolve function to check a connection's credentials
 // against the connection's own host. The caller must already have checked
 // that user may manage the connection.
 func (c *Client) Test(ctx context.Context, tenant, id, user string) (*TestResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, TestWait)
+	defer cancel()
 	var out struct {
 		OK      bool        `json:"ok"`
 		Result  *TestResult `json:"result"`

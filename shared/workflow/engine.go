@@ -47,13 +47,21 @@ type StepFunctions struct {
 }
 
 // NewStepFunctions returns the engine for the state machine stateMachineARN.
+// A function that only answers task tokens (Resume, Abort: suspend-run)
+// needs no ARN and passes ""; Start and Stop then fail.
 func NewStepFunctions(api SFN, stateMachineARN string) *StepFunctions {
 	return &StepFunctions{api: api, arn: stateMachineARN}
 }
 
+// errNoStateMachine: Start or Stop on an engine built without an ARN.
+var errNoStateMachine = errors.New("workflow: this function is configured without the state machine's ARN")
+
 // Start starts the execution of a run; an execution already started for it
 // is success.
 func (e *StepFunctions) Start(ctx context.Context, in StepInput) error {
+	if e.arn == "" {
+		return errNoStateMachine
+	}
 	b, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -83,6 +91,9 @@ func (e *StepFunctions) Abort(ctx context.Context, token string) error {
 
 // Stop ends a run's execution; one that does not exist (or ended) is success.
 func (e *StepFunctions) Stop(ctx context.Context, runID string) error {
+	if e.arn == "" {
+		return errNoStateMachine
+	}
 	_, err := e.api.StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(e.executionARN(runID)), Error: aws.String(ErrorRunTerminated), Cause: aws.String("terminated by a user")})
 	var missing *sfntypes.ExecutionDoesNotExist
 	if err == nil || errors.As(err, &missing) {
