@@ -409,56 +409,54 @@ func (s *Store) statusChangeItems(ch *StatusChange) ([]types.TransactWriteItem, 
 }
 
 // commitGroup writes the changes of group in one transaction, dropping
-// those whose condition fails and retrying the others: each round either
-// drops a change or retries a transient conflict (at most 3 times), so it
-// ends. (DynamoDB names every failed condition in the cancellation
-// reasons; the emulator only the first.)
+// those whose condition fails and trying the others again at once: each
+// such round drops a change, so it ends. A transaction cancelled by a
+// TransactionConflict alone is tried again after a wait (conflictRetry).
+// (DynamoDB names every failed condition in the cancellation reasons; the
+// emulator only the first.)
 func (s *Store) commitGroup(ctx context.Context, group []int, built [][]types.TransactWriteItem, errs []error) {
-	conflicts := 0
-	for len(group) > 0 {
-		var items []types.TransactWriteItem
-		for _, i := range group {
-			items = append(items, built[i]...)
-		}
-		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		if err == nil {
-			return
-		}
-		var tce *types.TransactionCanceledException
-		fail := func() {
+	err := conflictRetry.Do(ctx, func(int) (bool, error) {
+		for len(group) > 0 {
+			var items []types.TransactWriteItem
 			for _, i := range group {
-				errs[i] = fmt.Errorf("store.ApplyStatusChanges: %w", classify(err))
+				items = append(items, built[i]...)
 			}
-		}
-		if !errors.As(err, &tce) {
-			fail()
-			return
-		}
-		// Each change's first item is its conditioned update: drop the
-		// changes whose condition failed, retry the rest (cancelled only
-		// because they shared the transaction).
-		var rest []int
-		at := 0
-		for _, i := range group {
-			if conditionFailedAt(err, at) {
-				errs[i] = &apperr.Error{Kind: ErrMovedOn.Kind, Code: ErrMovedOn.Code, Message: ErrMovedOn.Message, Err: err}
-			} else {
-				rest = append(rest, i)
+			_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+			if err == nil {
+				group = nil
+				return false, nil
 			}
-			at += len(built[i])
-		}
-		if len(rest) == len(group) {
-			conflict := slices.ContainsFunc(tce.CancellationReasons, func(r types.CancellationReason) bool {
-				return aws.ToString(r.Code) == "TransactionConflict"
-			})
-			if !conflict || conflicts == 3 {
-				fail()
-				return
+			var tce *types.TransactionCanceledException
+			if !errors.As(err, &tce) {
+				return false, err
 			}
-			conflicts++
-			time.Sleep(time.Duration(conflicts) * 20 * time.Millisecond)
+			// Each change's first item is its conditioned update: drop the
+			// changes whose condition failed, retry the rest (cancelled only
+			// because they shared the transaction).
+			var rest []int
+			at := 0
+			for _, i := range group {
+				if conditionFailedAt(err, at) {
+					errs[i] = &apperr.Error{Kind: ErrMovedOn.Kind, Code: ErrMovedOn.Code, Message: ErrMovedOn.Message, Err: err}
+				} else {
+					rest = append(rest, i)
+				}
+				at += len(built[i])
+			}
+			if len(rest) == len(group) {
+				return transactionConflict(err), err
+			}
+			group = rest
 		}
-		group = rest
+		return false, nil
+	})
+	if err == nil {
+		return
+	}
+	// The changes left: the transaction failed, or kept colliding (Do's
+	// error wraps the last cancellation, so classify still names it).
+	for _, i := range group {
+		errs[i] = fmt.Errorf("store.ApplyStatusChanges: %w", classify(err))
 	}
 }
 
@@ -654,15 +652,18 @@ func (s *Store) BulkPut(ctx context.Context, recs []*Record) error {
 	}
 	for batch := range slices.Chunk(reqs, 25) {
 		pending := map[string][]types.WriteRequest{s.table: batch}
-		for attempt := 0; len(pending[s.table]) > 0; attempt++ {
-			if attempt == 5 {
-				return errors.New("store.BulkPut: items left unprocessed after 5 attempts")
-			}
+		err := batchRetry.Do(ctx, func(int) (bool, error) {
 			out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
 			if err != nil {
-				return fmt.Errorf("store.BulkPut: %w", classify(err))
+				return false, classify(err)
 			}
-			pending = out.UnprocessedItems
+			if pending = out.UnprocessedItems; len(pending[s.table]) > 0 {
+				return true, errUnprocessed
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("store.BulkPut: %w", err)
 		}
 	}
 	return nil

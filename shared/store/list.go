@@ -173,7 +173,8 @@ func nextID(ctx context.Context, s *Store, sources []*source, limit int) (string
 	return min, true, nil
 }
 
-// batchGet reads items by id, consistently, retrying unprocessed keys;
+// batchGet reads items by id, consistently, retrying unprocessed keys
+// (batchRetry);
 // decode turns an item into its id and value. Ids not found are absent.
 func batchGet[I, T any](ctx context.Context, s *Store, op string, ids []string, keyOf func(string) map[string]types.AttributeValue,
 	decode func(I) (string, T, error)) (map[string]T, error) {
@@ -184,26 +185,29 @@ func batchGet[I, T any](ctx context.Context, s *Store, op string, ids []string, 
 			keys = append(keys, keyOf(id))
 		}
 		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt == 5 {
-				return nil, fmt.Errorf("%s: batch get left keys unprocessed after %d attempts", op, attempt)
-			}
+		err := batchRetry.Do(ctx, func(int) (bool, error) {
 			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, fmt.Errorf("%s batch get: %w", op, classify(err))
+				return false, fmt.Errorf("%s batch get: %w", op, classify(err))
 			}
 			for _, item := range res.Responses[s.table] {
 				var it I
 				if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-					return nil, fmt.Errorf("%s: %w", op, err)
+					return false, fmt.Errorf("%s: %w", op, err)
 				}
 				id, v, err := decode(it)
 				if err != nil {
-					return nil, err
+					return false, err
 				}
 				out[id] = v
 			}
-			req = res.UnprocessedKeys
+			if req = res.UnprocessedKeys; len(req) > 0 {
+				return true, errUnprocessed
+			}
+			return false, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
 	return out, nil
