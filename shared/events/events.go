@@ -27,6 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/connmgr/connmgr/shared/retry"
 )
 
 // Source is the source of every event.
@@ -185,11 +187,16 @@ type Publisher struct {
 // NewPublisher returns a Publisher for bus.
 func NewPublisher(eb PutEventsAPI, bus string) *Publisher { return &Publisher{eb: eb, bus: bus} }
 
-// maxAttempts bounds retries of entries EventBridge failed.
-const maxAttempts = 3
+// publishRetry bounds the attempts at entries EventBridge failed inside a
+// successful PutEvents (FailedEntryCount: ThrottlingException or
+// InternalFailure per entry), which the SDK's retryer never sees. A failed
+// call is not retried here: the SDK has already retried it (shared/app),
+// and what stays unpublished waits in the outbox for the drain.
+var publishRetry = retry.Policy{Attempts: 3, Base: 50 * time.Millisecond, Max: 400 * time.Millisecond}
 
 // Publish puts evs, ten per call, retrying entries EventBridge reports as
-// failed. It returns the ids it could not publish with the error.
+// failed (publishRetry). It returns the ids it could not publish with the
+// error.
 func (p *Publisher) Publish(ctx context.Context, evs []Event) (failed []string, err error) {
 	for start := 0; start < len(evs); start += 10 {
 		batch := evs[start:min(start+10, len(evs))]
@@ -205,28 +212,28 @@ func (p *Publisher) Publish(ctx context.Context, evs []Event) (failed []string, 
 			}
 		}
 		pending, pendingEvs := entries, batch
-		for attempt := 1; len(pending) > 0; attempt++ {
+		err := publishRetry.Do(ctx, func(int) (bool, error) {
 			out, perr := p.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: pending})
 			if perr != nil {
-				if attempt == maxAttempts {
-					return append(ids(pendingEvs), ids(evs[start+len(batch):])...), fmt.Errorf("events: PutEvents: %w", perr)
-				}
-				continue
+				return false, fmt.Errorf("events: PutEvents: %w", perr)
 			}
-			var retry []ebtypes.PutEventsRequestEntry
-			var retryEvs []Event
+			var again []ebtypes.PutEventsRequestEntry
+			var againEvs []Event
 			lastCode := ""
 			for i, r := range out.Entries {
-				if r.ErrorCode != nil {
-					retry = append(retry, pending[i])
-					retryEvs = append(retryEvs, pendingEvs[i])
+				if r.ErrorCode != nil && i < len(pending) {
+					again = append(again, pending[i])
+					againEvs = append(againEvs, pendingEvs[i])
 					lastCode = aws.ToString(r.ErrorCode)
 				}
 			}
-			if len(retry) > 0 && attempt == maxAttempts {
-				return append(ids(retryEvs), ids(evs[start+len(batch):])...), errors.New("events: PutEvents left entries unpublished: " + lastCode)
+			if pending, pendingEvs = again, againEvs; len(pending) > 0 {
+				return true, errors.New("events: PutEvents left entries unpublished: " + lastCode)
 			}
-			pending, pendingEvs = retry, retryEvs
+			return false, nil
+		})
+		if err != nil {
+			return append(ids(pendingEvs), ids(evs[start+len(batch):])...), err
 		}
 	}
 	return nil, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/identity"
+	"github.com/connmgr/connmgr/shared/retry"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
 )
@@ -333,21 +334,21 @@ func (c *Callback) Complete(ctx context.Context, in CallbackInput) (*Completed, 
 		}
 		return nil, apperr.Wrap(apperr.Unavailable, "provider_unavailable", "the provider could not be reached; start again", err)
 	}
-	// Store, re-reading when an edit or a refresh moved the connection on.
+	// Store, re-reading when an edit or a refresh moved the connection on
+	// (a conditional-check race, which the SDK does not retry).
 	var evs []events.Event
-	for attempt := 0; ; attempt++ {
-		conn := &rec.Conn
+	err = storeRetry.Do(ctx, func(attempt int) (bool, error) {
 		var err error
-		evs, err = c.store(ctx, conn, st.User, tokens, p.TokenOrigin())
-		if err == nil {
-			break
+		if attempt > 1 {
+			if rec, err = c.cfg.Store.Get(ctx, st.Tenant, st.ConnectionID); err != nil {
+				return false, err
+			}
 		}
-		if attempt == 2 || !apperr.Is(err, apperr.PreconditionFailed) {
-			return nil, err
-		}
-		if rec, err = c.cfg.Store.Get(ctx, st.Tenant, st.ConnectionID); err != nil {
-			return nil, err
-		}
+		evs, err = c.store(ctx, &rec.Conn, st.User, tokens, p.TokenOrigin())
+		return apperr.Is(err, apperr.PreconditionFailed), err
+	})
+	if err != nil {
+		return nil, err
 	}
 	rec, err = c.cfg.Store.Get(ctx, st.Tenant, st.ConnectionID)
 	if err != nil {
@@ -355,6 +356,10 @@ func (c *Callback) Complete(ctx context.Context, in CallbackInput) (*Completed, 
 	}
 	return &Completed{Conn: &rec.Conn, User: st.User, Events: evs}, nil
 }
+
+// storeRetry bounds Complete's attempts at storing the tokens when the
+// connection moved on between its read and the write.
+var storeRetry = retry.Policy{Attempts: 3, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 
 // store writes the new tokens with their audit entry and events: Connection
 // Updated (the credentials changed, so runs suspended on the connection

@@ -181,6 +181,10 @@ func (r *Resolver) refreshHolding(ctx context.Context, owner string, typ *connec
 // already retried them (shared/app).
 var storeRetry = retry.Policy{Attempts: 4, Base: 25 * time.Millisecond, Max: 200 * time.Millisecond}
 
+// markRetry bounds rejected's attempts at marking a connection expired
+// when the item moved on between its read and the conditional write.
+var markRetry = retry.Policy{Attempts: 3, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+
 // store seals and writes the new tokens, conditioned on the secret version
 // refreshed and on the status the write was decided on (storeRetry). The
 // status written is the policy's AfterRefresh: a connection expiring for
@@ -276,30 +280,36 @@ func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record
 	if !ok || !pe.Rejected {
 		return outcome{}, f // transient: nothing to mark, the lease is released
 	}
-	for range 3 {
+	// The mark is conditioned on the version read: when the item moved on
+	// (an edit or a new secret) it is read and decided again (markRetry).
+	var got outcome
+	p := markRetry
+	p.Sleep = r.cfg.Sleep
+	err := p.Do(ctx, func(int) (bool, error) {
 		// Another process may have stored a new token while ours was being
 		// refused (a reconnect, or a refresher whose lease we outlived).
 		cur, err := r.cfg.Store.Get(ctx, rec.Conn.Tenant, id)
 		if err != nil {
-			return outcome{}, classify(err, id)
+			return false, classify(err, id)
 		}
 		if cur.Conn.SecretVersion != rec.Conn.SecretVersion {
 			if sf := statusFailure(&cur.Conn, typ); sf != nil {
-				return outcome{}, sf
+				return false, sf
 			}
 			ts, err := r.tokens(ctx, cur)
 			if err != nil {
-				return outcome{}, err
+				return false, err
 			}
 			if !n.due(ts, r.cfg.Now()) {
 				r.log.InfoContext(ctx, "refresh rejected, but a newer token is stored: using it", slog.String("tenant", rec.Conn.Tenant),
 					slog.String("connection", id), slog.String("providerCode", pe.Code))
-				return outcome{tokens: ts}, nil
+				got = outcome{tokens: ts}
+				return false, nil
 			}
-			return outcome{}, f
+			return false, f
 		}
 		if !pe.RevokesGrant() || cur.Conn.Status == connection.StatusExpired {
-			return outcome{}, f
+			return false, f
 		}
 		now := r.cfg.Now().UTC()
 		after := cur.Conn
@@ -324,13 +334,16 @@ func (r *Resolver) rejected(ctx context.Context, owner string, rec *store.Record
 			if r.cfg.OnExpired != nil {
 				r.cfg.OnExpired(ctx, rec.Conn.Tenant, id, pe.Code)
 			}
-			return outcome{}, f
+			return false, f
 		}
 		if !apperr.Is(err, apperr.PreconditionFailed) {
 			r.log.WarnContext(ctx, "connection not marked expired", slog.String("tenant", rec.Conn.Tenant), slog.String("connection", id), slog.String("error", err.Error()))
-			return outcome{}, f
+			return false, f
 		}
-		// The item moved on (an edit or a new secret): look again.
+		return true, err // the item moved on: look again
+	})
+	if errors.Is(err, retry.ErrExhausted) || errors.Is(err, retry.ErrInterrupted) {
+		return outcome{}, f // moved on at every attempt, or out of time
 	}
-	return outcome{}, f
+	return got, err
 }

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/resolver"
 	"github.com/connmgr/connmgr/shared/store"
 )
@@ -19,6 +21,30 @@ type scriptedStore struct {
 	mu         sync.Mutex
 	errs       []error
 	puts, gets int
+	// moves: the connection is renamed just before each of the first
+	// `moves` MarkExpired calls (an edit landing between read and write).
+	moves, marks int
+}
+
+func (s *scriptedStore) MarkExpired(ctx context.Context, m store.ExpiredMark) error {
+	s.mu.Lock()
+	s.marks++
+	move := s.moves > 0
+	s.moves--
+	s.mu.Unlock()
+	if move {
+		r, err := s.Store.Get(ctx, m.Tenant, m.ID)
+		if err != nil {
+			return err
+		}
+		prev := r.Conn.Version
+		r.Conn.Name, r.Conn.Version = "renamed", prev+1
+		if err := s.Store.Update(ctx, r, prev, r.Conn.Owners, store.Changes{Audits: []connection.AuditEntry{{
+			ID: "01ZRENAME" + m.ID + string(rune('a'+prev)), At: r.Conn.UpdatedAt, Actor: "root", Action: connection.ActionUpdated, Version: prev + 1}}}); err != nil {
+			return err
+		}
+	}
+	return s.Store.MarkExpired(ctx, m)
 }
 
 func (s *scriptedStore) PutTokens(ctx context.Context, w store.TokenWrite) error {
@@ -160,5 +186,50 @@ func TestRefresh_LeaseWaitBoundedByMaxWait(t *testing.T) {
 	_, err = impatient.Resolve(cctx, f.input("c1"))
 	if fl := failure(t, err); fl.Code != resolver.CodeRefreshInProgress || !errors.Is(err, context.Canceled) || waits != 1 {
 		t.Fatalf("cancelled while waiting: %+v after %d waits", fl, waits)
+	}
+}
+
+// TestRefresh_MarkExpiredRereads: a connection whose refresh token the
+// provider refused is marked expired even when edits land between the read
+// and the mark, up to three attempts; past them it stays as it is and the
+// caller still gets the rejection.
+func TestRefresh_MarkExpiredRereads(t *testing.T) {
+	tests := []struct {
+		id      string
+		moves   int
+		marks   int
+		expired bool
+	}{
+		{"undisturbed", 0, 1, true},
+		{"two-edits", 2, 3, true},
+		{"edits-throughout", 3, 3, false},
+	}
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, tt := range tests {
+		f.authorized(t, tt.id)
+	}
+	f.env.Clock.Advance(time.Hour)
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			f.idp.Fail(oauthprovider.Failure{Grant: "refresh_token", Status: 400, Code: "invalid_grant"})
+			st := &scriptedStore{Store: f.env.Store, moves: tt.moves}
+			sl := &sleeps{}
+			res := f.instance(t, func(c *resolver.Config) { c.Store, c.Sleep = st, sl.sleep })
+			_, err := res.Resolve(ctx, f.input(tt.id))
+			if fl := failure(t, err); !fl.AuthFailure || fl.ProviderCode != "invalid_grant" {
+				t.Fatalf("%+v", fl)
+			}
+			rec, _ := f.stored(t, tt.id)
+			if got := rec.Conn.Status == connection.StatusExpired; got != tt.expired {
+				t.Errorf("status %s, want expired: %v", rec.Conn.Status, tt.expired)
+			}
+			if st.marks != tt.marks {
+				t.Errorf("%d marks, want %d", st.marks, tt.marks)
+			}
+			if n, _ := sl.total(); n != tt.marks-1 {
+				t.Errorf("%d waits for %d marks", n, st.marks)
+			}
+		})
 	}
 }

@@ -64,13 +64,13 @@ func (s *Service) Start(ctx context.Context, caller identity.Caller, in StartInp
 	if err := s.Store.CreateRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("workflow.Start: %w", err)
 	}
-	// Retried under the same execution name: at most one execution.
-	var startErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		if startErr = s.Engine.Start(ctx, StepInput{Tenant: run.Tenant, RunID: run.ID}); startErr == nil {
-			return run, nil
-		}
-		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	// One call, not a loop: what a retry could cure (throttling, 5xx, a
+	// lost connection) the Step Functions client's retryer has already
+	// retried (shared/app), under the same execution name, so at most one
+	// execution starts.
+	startErr := s.Engine.Start(ctx, StepInput{Tenant: run.Tenant, RunID: run.ID})
+	if startErr == nil {
+		return run, nil
 	}
 	s.Log.ErrorContext(ctx, "run not started", slog.String("run", run.ID), slog.String("error", startErr.Error()))
 	_ = s.Finish(ctx, FinishInput{Tenant: run.Tenant, RunID: run.ID, Status: runs.StatusFailed, Error: "engine_unavailable"})
