@@ -190,7 +190,8 @@ func TestRunsSuspendResumeTerminate(t *testing.T) {
 	gone := w.connection(t, "CANARY-run-pw-1") // the target wants pw-2 now: the run suspends
 	id = w.start(t, gone)
 	waitRun(t, w.member, id, status("suspended"))
-	w.admin.expect(w.admin.do("DELETE", "/connections/"+gone, nil, nil), 204, "delete connection")
+	w.admin.expect(w.admin.do("DELETE", "/connections/"+gone, nil, nil), 409, "delete a connection a run waits on")
+	w.admin.expect(w.admin.do("DELETE", "/connections/"+gone+"?force=true", nil, nil), 204, "delete connection anyway")
 	w.member.expect(w.member.do("POST", "/runs/"+id+"/resume", nil, nil), 202, "resume on the deleted connection")
 	v = waitRun(t, w.member, id, func(v runView) bool {
 		return v.Status == "suspended" && v.Suspension != nil && v.Suspension.Reason == "connection_not_found"
@@ -208,6 +209,7 @@ func TestRunsSuspendResumeTerminate(t *testing.T) {
 	w.member.expect(w.member.do("POST", "/runs/"+id+"/resume", nil, nil), 409, "resume a terminated run")
 	w.checkNoCanaries(t)
 	checkCallsGranted(t, w.rt)
+	checkLogLines(t, w.logs)
 }
 
 // TestResumeExactlyOnce: the same Connection Updated delivered 3 times

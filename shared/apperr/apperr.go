@@ -93,6 +93,9 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// Details are safe, structured facts for the caller (for example the
+	// runs a delete would break); never a secret.
+	Details any
 	Err     error
 }
 

@@ -199,9 +199,12 @@ func ErrorBody(e *apperr.Error) map[string]any {
 	if msg == "" {
 		msg = http.StatusText(e.Kind.Status())
 	}
-	inner := map[string]string{"code": e.Code, "message": msg}
+	inner := map[string]any{"code": e.Code, "message": msg}
 	if e.Field != "" {
 		inner["field"] = e.Field
+	}
+	if e.Details != nil {
+		inner["details"] = e.Details
 	}
 	return map[string]any{"error": inner}
 }

@@ -222,7 +222,18 @@ func (s *Service) handleDelete(ctx context.Context, r *httpapi.Request) (httpapi
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	if err := s.Delete(ctx, r.Caller, r.Param("id"), ifMatch); err != nil {
+	if err := r.OnlyQuery("force"); err != nil {
+		return httpapi.Response{}, err
+	}
+	force := false
+	switch r.Query("force") {
+	case "", "false":
+	case "true":
+		force = true
+	default:
+		return httpapi.Response{}, apperr.InvalidField("force", "invalid_value", "force is true or false")
+	}
+	if err := s.Delete(ctx, r.Caller, r.Param("id"), ifMatch, force); err != nil {
 		return httpapi.Response{}, err
 	}
 	return httpapi.Response{Status: http.StatusNoContent}, nil

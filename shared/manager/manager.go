@@ -20,6 +20,7 @@ import (
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/runs"
 	"github.com/connmgr/connmgr/shared/retry"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
@@ -33,6 +34,8 @@ type Store interface {
 	Delete(ctx context.Context, r *store.Record, expected int64, audit connection.AuditEntry, evs ...events.Event) error
 	List(ctx context.Context, q store.ListQuery) ([]*store.Record, string, error)
 	Audit(ctx context.Context, tenant, id, before string, limit int) ([]connection.AuditEntry, string, error)
+	ActiveRuns(ctx context.Context, tenant, conn string, keep func(store.UsageItem) bool) ([]store.UsageItem, int, error)
+	NoteConnectionDeleted(ctx context.Context, tenant, runID, conn string, ev func(*runs.Run) events.Event) (bool, error)
 }
 
 // Sealer encrypts credentials.
@@ -653,8 +656,22 @@ func lostRace(err error) bool {
 	return apperr.Is(err, apperr.PreconditionFailed) || errors.Is(err, store.ErrConcurrentChange)
 }
 
-// Delete removes a connection the caller manages.
-func (s *Service) Delete(ctx context.Context, caller identity.Caller, id string, ifMatch int64) error {
+// InUse is the detail of a refused delete: the runs running or suspended
+// on the connection that the caller may see, and how many others.
+type InUse struct {
+	Runs   []store.UsageItem `json:"runs"`
+	Hidden int               `json:"hidden"`
+}
+
+// maxInUseListed bounds the runs a refused delete lists.
+const maxInUseListed = 100
+
+// Delete removes a connection the caller manages. While runs are running
+// or suspended on it the answer is 409 connection_in_use naming the runs
+// the caller may see, unless force: then it goes, and the runs suspended
+// on it wait with reason connection_deleted (a Run Suspended event tells
+// their owners) until someone rebinds them or they time out.
+func (s *Service) Delete(ctx context.Context, caller identity.Caller, id string, ifMatch int64, force bool) error {
 	r, err := s.getManaged(ctx, caller, id)
 	if err != nil {
 		return err
@@ -662,13 +679,51 @@ func (s *Service) Delete(ctx context.Context, caller identity.Caller, id string,
 	if ifMatch != 0 && r.Conn.Version != ifMatch {
 		return apperr.E(apperr.PreconditionFailed, "version_mismatch", "the connection was changed by someone else; read it again")
 	}
+	active, hidden, err := s.store.ActiveRuns(ctx, caller.Tenant, id, func(u store.UsageItem) bool {
+		return runs.CanSee(caller, &runs.Run{Tenant: caller.Tenant, Owner: u.Owner, Site: u.Site})
+	})
+	if err != nil {
+		return fmt.Errorf("manager: delete %s: %w", id, err)
+	}
+	if len(active)+hidden > 0 && !force {
+		e := apperr.E(apperr.Conflict, "connection_in_use", "runs are running or suspended on this connection: rebind them first, or delete with force=true")
+		e.Details = InUse{Runs: active[:min(len(active), maxInUseListed)], Hidden: hidden + max(len(active)-maxInUseListed, 0)}
+		return e
+	}
 	audit := s.audit(caller, connection.ActionDeleted, r.Conn.Version+1, nil, map[string]string{"name": r.Conn.Name})
 	deleted := events.ForConnection(events.ConnectionDeleted, &r.Conn, s.newID(), caller.User, "", nil, audit.At)
 	if err := s.store.Delete(ctx, r, r.Conn.Version, audit, deleted); err != nil {
 		return fmt.Errorf("manager: delete %s: %w", id, err)
 	}
 	s.events.Flush(ctx, []events.Event{deleted})
+	if force && len(active)+hidden > 0 {
+		s.noteDeleted(ctx, caller.Tenant, id)
+	}
 	return nil
+}
+
+// noteDeleted marks every run suspended on the deleted connection
+// connection_deleted, each with its Run Suspended event. A failure leaves
+// that run's older reason (it still waits, and rebinding still repairs it).
+func (s *Service) noteDeleted(ctx context.Context, tenant, id string) {
+	all, _, err := s.store.ActiveRuns(ctx, tenant, id, nil)
+	if err != nil {
+		return
+	}
+	var evs []events.Event
+	for _, u := range all {
+		if u.Status != runs.StatusSuspended {
+			continue
+		}
+		var last events.Event
+		if ok, _ := s.store.NoteConnectionDeleted(ctx, tenant, u.RunID, id, func(r *runs.Run) events.Event {
+			last = events.ForRun(events.RunSuspended, r, s.newID(), runs.ReasonConnectionDeleted, s.now())
+			return last
+		}); ok {
+			evs = append(evs, last) // only what was committed
+		}
+	}
+	s.events.Flush(ctx, evs)
 }
 
 // changeEvents reports a committed change: Connection Updated with every

@@ -33,6 +33,10 @@ func (s Status) Terminal() bool {
 	return s == StatusSucceeded || s == StatusFailed || s == StatusTerminated
 }
 
+// ReasonConnectionDeleted: the connection a run is suspended on was
+// deleted; rebinding the run to another connection repairs it.
+const ReasonConnectionDeleted = "connection_deleted"
+
 // SuspensionTimeout is how long a suspended run waits to be fixed: the
 // state machine's TimeoutSeconds on the suspension state.
 const SuspensionTimeout = 10 * 24 * time.Hour
@@ -50,7 +54,10 @@ const MaxExecutionTime = 365 * 24 * time.Hour
 
 // Limits on a run's definition.
 const (
-	MaxSteps       = 50
+	MaxSteps = 50
+	// MaxConnections bounds the distinct connections of a run: each
+	// transition also writes their usage items, in one transaction.
+	MaxConnections = 20
 	MaxStepIDLen   = 64
 	MaxPathLen     = 2048
 	MaxHeaders     = 32
@@ -138,6 +145,9 @@ type Run struct {
 	// run: a redelivery of the same event is a no-op.
 	ResumeEvent string
 	Reason      string // why a run failed or was terminated
+	// Changes are what people did to the run's definition (rebinds),
+	// oldest first, the last MaxChanges kept.
+	Changes []Change
 	Version     int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -151,6 +161,20 @@ type Run struct {
 	// the attempt before it, never the other way round.
 	SuspendAttempt int
 }
+
+// Change is one change someone made to a run: a rebind of its remaining
+// steps from one connection to another.
+type Change struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"` // "rebind"
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Steps  []string  `json:"steps"` // the step ids changed
+}
+
+// MaxChanges bounds the changes a run keeps (its item stays bounded).
+const MaxChanges = 20
 
 // Connections lists the distinct connections the run's steps use.
 func (r *Run) Connections() []string {
@@ -225,6 +249,9 @@ func ValidateSteps(steps []Step, extraReserved ...string) error {
 		if len(in.Body) > MaxRequestBody {
 			return apperr.InvalidField(at+".input.body", "too_large", "a step's body is at most %d bytes", MaxRequestBody)
 		}
+	}
+	if n := len((&Run{Steps: steps}).Connections()); n > MaxConnections {
+		return apperr.InvalidField("steps", "too_many_connections", "a run uses at most %d distinct connections", MaxConnections)
 	}
 	if b, err := json.Marshal(steps); err != nil || len(b) > MaxStepsBytes {
 		return apperr.InvalidField("steps", "too_large", "a run's steps hold at most %d bytes of JSON in all", MaxStepsBytes)

@@ -84,6 +84,7 @@ type runItem struct {
 	Results     string    `dynamodbav:"results"` // JSON
 	Current     int       `dynamodbav:"current"`
 	Suspension  string    `dynamodbav:"suspension,omitempty"` // JSON
+	Changes     string    `dynamodbav:"changes,omitempty"`    // JSON
 	TaskToken   string    `dynamodbav:"taskToken,omitempty"`
 	ResumeEvent string    `dynamodbav:"resumeEvent,omitempty"`
 	Reason      string    `dynamodbav:"reason,omitempty"`
@@ -155,6 +156,13 @@ func toRunItem(r *runs.Run) (runItem, error) {
 		}
 		it.Suspension = string(b)
 	}
+	if len(r.Changes) > 0 {
+		b, err := json.Marshal(r.Changes[max(len(r.Changes)-runs.MaxChanges, 0):])
+		if err != nil {
+			return runItem{}, fmt.Errorf("store: marshal changes: %w", err)
+		}
+		it.Changes = string(b)
+	}
 	return it, nil
 }
 
@@ -170,6 +178,11 @@ func fromRunItem(it runItem) (*runs.Run, error) {
 	}
 	if err := json.Unmarshal([]byte(it.Results), &r.Results); err != nil {
 		return nil, fmt.Errorf("store: results of run %s: %w", it.ID, err)
+	}
+	if it.Changes != "" {
+		if err := json.Unmarshal([]byte(it.Changes), &r.Changes); err != nil {
+			return nil, fmt.Errorf("store: changes of run %s: %w", it.ID, err)
+		}
 	}
 	if it.Suspension != "" {
 		r.Suspension = &runs.Suspension{}
@@ -192,6 +205,11 @@ func (s *Store) CreateRun(ctx context.Context, r *runs.Run, evs ...events.Event)
 		return err
 	}
 	items := []types.TransactWriteItem{ti}
+	uses, err := s.usageWrites(nil, r)
+	if err != nil {
+		return err
+	}
+	items = append(items, uses...)
 	for i, a := range runAudiences(r) {
 		ti, err := s.put(edgeItem{PK: runPK(r.Tenant, r.ID), SK: fmt.Sprintf("EDGE#%d", i), GSI1PK: runAudienceKey(r.Tenant, string(a)), GSI1SK: r.ID}, nil)
 		if err != nil {
@@ -249,6 +267,11 @@ func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCon
 		return err
 	}
 	items = append(items, outs...)
+	uses, err := s.usageWrites(prev, next)
+	if err != nil {
+		return err
+	}
+	items = append(items, uses...)
 	wasSusp := prev.Status == runs.StatusSuspended && prev.Suspension != nil
 	isSusp := next.Status == runs.StatusSuspended && next.Suspension != nil
 	if wasSusp && (!isSusp || prev.Suspension.Connection != next.Suspension.Connection) {

@@ -28,6 +28,9 @@ func (s *Service) Routes(rt *httpapi.Router) {
 	rt.Handle("GET /runs/{id}", s.handleGet)
 	rt.Handle("POST /runs/{id}/resume", s.handleResume)
 	rt.Handle("POST /runs/{id}/terminate", s.handleTerminate)
+	rt.Handle("POST /runs/{id}/rebind", s.handleRebind)
+	rt.Handle("GET /connections/{id}/usage", s.handleUsage)
+	rt.Handle("POST /connections/{id}/replace", s.handleReplace)
 }
 
 // StartInput is the body of POST /runs.
@@ -184,6 +187,7 @@ type RunView struct {
 	Reason     string           `json:"reason,omitempty"`
 	Steps      []StepView       `json:"steps"`
 	Suspension *runs.Suspension `json:"suspension,omitempty"`
+	Changes    []runs.Change    `json:"changes,omitempty"`
 	CreatedAt  time.Time        `json:"createdAt"`
 	UpdatedAt  time.Time        `json:"updatedAt"`
 	FinishedAt time.Time        `json:"finishedAt,omitzero"`
@@ -198,7 +202,7 @@ type StepView struct {
 // NewRunView renders r (never its task token).
 func NewRunView(r *runs.Run) RunView {
 	v := RunView{ID: r.ID, WorkflowID: r.WorkflowID, Site: r.Site, Owner: r.Owner, Status: r.Status, Reason: r.Reason,
-		Suspension: r.Suspension, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt, Steps: make([]StepView, len(r.Steps))}
+		Suspension: r.Suspension, Changes: r.Changes, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt, Steps: make([]StepView, len(r.Steps))}
 	for i, st := range r.Steps {
 		v.Steps[i].Step = st
 		if i < len(r.Results) && r.Results[i].ID != "" {
@@ -308,6 +312,18 @@ func (s *Service) ResumeOnEvent(ctx context.Context, ev awsevents.EventBridgeEve
 		s.Log.WarnContext(ctx, "ignoring a malformed connection event", slog.String("detailType", ev.DetailType))
 		return nil
 	}
+	// Credentials, settings or enabling fix any suspension on the
+	// connection; availability or owners changes can only fix a run that
+	// was not allowed to use it (not_usable): the others stay suspended.
+	var onlyIf func(r *runs.Run) error
+	if !slices.ContainsFunc(d.Changes, fixesAuthentication) && ev.DetailType == events.ConnectionUpdated {
+		onlyIf = func(r *runs.Run) error {
+			if r.Suspension == nil || r.Suspension.Reason != ReasonNotUsable {
+				return apperr.E(apperr.Conflict, "not_applicable", "the change does not concern this suspension")
+			}
+			return nil
+		}
+	}
 	ids, err := s.Store.SuspendedOn(ctx, d.Tenant, d.ConnectionID)
 	if err != nil {
 		return fmt.Errorf("workflow.ResumeOnEvent: %w", err) // EventBridge retries the delivery
@@ -328,7 +344,7 @@ func (s *Service) ResumeOnEvent(ctx context.Context, ev awsevents.EventBridgeEve
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, err := s.resume(ctx, d.Tenant, id, d.EventID, "connection_updated", 0)
+			_, err := s.resumeWith(ctx, d.Tenant, id, d.EventID, "connection_updated", 0, onlyIf)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -349,4 +365,15 @@ func (s *Service) ResumeOnEvent(ctx context.Context, ev awsevents.EventBridgeEve
 		return fmt.Errorf("workflow.ResumeOnEvent: %d runs not resumed", len(failures))
 	}
 	return nil
+}
+
+// ReasonNotUsable is the suspension reason of a run whose owner may not
+// use the connection at its site (the resolver's not_usable).
+const ReasonNotUsable = "not_usable"
+
+// fixesAuthentication says whether a change named in Connection Updated
+// can end any authentication failure: new credentials or settings, or
+// the connection enabled again.
+func fixesAuthentication(change string) bool {
+	return strings.HasPrefix(change, "credentials") || strings.HasPrefix(change, "settings") || change == "enabled"
 }

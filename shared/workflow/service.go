@@ -25,6 +25,7 @@ type Store interface {
 	GetRun(ctx context.Context, tenant, id string) (*runs.Run, error)
 	// RunOutputs fills the response bodies GetRun leaves out.
 	RunOutputs(ctx context.Context, r *runs.Run) error
+	Usage(ctx context.Context, tenant, conn, after string, limit int, keep func(store.UsageItem) bool) ([]store.UsageItem, int, string, error)
 	UpdateRun(ctx context.Context, prev, next *runs.Run, cond store.RunCondition, evs ...events.Event) error
 	ListRuns(ctx context.Context, q store.RunListQuery) ([]*runs.Run, string, error)
 	SuspendedOn(ctx context.Context, tenant, conn string) ([]string, error)
@@ -114,6 +115,7 @@ func clone(r *runs.Run) *runs.Run {
 	c := *r
 	c.Steps = slices.Clone(r.Steps)
 	c.Results = slices.Clone(r.Results)
+	c.Changes = slices.Clone(r.Changes)
 	if r.Suspension != nil {
 		s := *r.Suspension
 		c.Suspension = &s
@@ -366,6 +368,12 @@ func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
 // is the id of the event that asked (empty for a person); the same event
 // never resumes a run twice.
 func (s *Service) resume(ctx context.Context, tenant, id, by, reason string, ifMatch int64) (*runs.Run, error) {
+	return s.resumeWith(ctx, tenant, id, by, reason, ifMatch, nil)
+}
+
+// resumeWith is resume with before applied to the suspended run in the
+// same write (a rebind); an error from before stops it, nothing written.
+func (s *Service) resumeWith(ctx context.Context, tenant, id, by, reason string, ifMatch int64, before func(r *runs.Run) error) (*runs.Run, error) {
 	var token string
 	var prev runs.Run
 	run, err := s.transition(ctx, tenant, id, store.RunCondition{NotResumedBy: by}, func(r *runs.Run) ([]events.Event, error) {
@@ -379,6 +387,11 @@ func (s *Service) resume(ctx context.Context, tenant, id, by, reason string, ifM
 			return nil, apperr.E(apperr.Conflict, "already_resumed", "this event already resumed the run")
 		}
 		prev = *r
+		if before != nil {
+			if err := before(r); err != nil {
+				return nil, err
+			}
+		}
 		token = r.TaskToken
 		r.Status, r.TaskToken, r.Suspension = runs.StatusRunning, "", nil
 		if by != "" {
@@ -407,6 +420,7 @@ func (s *Service) resume(ctx context.Context, tenant, id, by, reason string, ifM
 				return nil, errNoChange
 			}
 			r.Status, r.TaskToken, r.Suspension, r.ResumeEvent = runs.StatusSuspended, token, prev.Suspension, prev.ResumeEvent
+			r.Steps, r.Changes = prev.Steps, prev.Changes
 			return nil, nil
 		}); rerr != nil && !errors.Is(rerr, errNoChange) {
 			s.Log.ErrorContext(ctx, "run left running without a resumed execution", slog.String("run", id), slog.String("error", rerr.Error()))
