@@ -1,5 +1,6 @@
 // Package apitest runs the functions' real handlers over the DynamoDB and
-// KMS emulators for tests: requests are built as API Gateway would build
+// KMS emulators for tests (on the backend CONNMGR_TEST_BACKEND names, see
+// local/stacktest): requests are built as API Gateway would build
 // them (route key, path parameters, lower-cased headers, JWT claims in the
 // authorizer context) and every log line is captured for leak checks.
 package apitest
@@ -21,7 +22,7 @@ import (
 	"github.com/connmgr/connmgr/local/eventbus"
 	"github.com/connmgr/connmgr/local/lambdaserver"
 	"github.com/connmgr/connmgr/local/logbuf"
-	"github.com/connmgr/connmgr/local/sam"
+	"github.com/connmgr/connmgr/local/stacktest"
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/httpapi"
@@ -55,16 +56,10 @@ func Start(t testing.TB, function string) *Env {
 // Start), for example to deploy with public target networks only.
 func StartWith(t testing.TB, function string, adjust func(*app.Config)) *Env {
 	t.Helper()
-	tmpl, err := sam.LoadFromWorkingDir()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	stack, err := emulator.Start(ctx, tmpl, emulator.StackOptions{KMSDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stack.Close)
+	// The backend CONNMGR_TEST_BACKEND names: minidyn, or moto.
+	stack := stacktest.StartStack(t)
+	var err error
 	e := &Env{t: t, Stack: stack, Clock: clock.New(), Logs: &logbuf.Buffer{}, DDB: &emulator.Counter{}, KMS: &emulator.Counter{}}
 	// A bus without rules: it keeps every event put, for assertions.
 	if e.Bus, err = eventbus.New(eventbus.Options{Invoker: lambdaserver.NewRegistry(lambdaserver.Options{Clock: e.Clock}), Clock: e.Clock}); err != nil {
@@ -76,7 +71,7 @@ func StartWith(t testing.TB, function string, adjust func(*app.Config)) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bsrv.Close() })
-	cfg := app.Config{Function: function, TableName: stack.TableName, KMSKeyID: emulator.KeyAlias,
+	cfg := app.Config{Function: function, TableName: stack.TableName, KMSKeyID: stack.KeyAlias,
 		DynamoDBEndpoint: stack.DynamoDB.URL, KMSEndpoint: stack.KMS.URL,
 		// Requests that reach the resolver are tested on the whole runtime (local/runtime).
 		OAuthRedirectURI: "http://127.0.0.1:3000/oauth/callback", ResolveFunction: "ResolveFunction",

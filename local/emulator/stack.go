@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +26,7 @@ const (
 // Stack is DynamoDB and KMS emulators with the template's table and a
 // symmetric key behind KeyAlias, ready for the functions' configuration.
 type Stack struct {
+	Backend  Backend
 	DynamoDB *Server
 	KMS      *Server
 	// AWS is a configuration with static local credentials; point clients at
@@ -32,7 +34,9 @@ type Stack struct {
 	AWS       aws.Config
 	TableName string
 	KeyID     string // the key's ARN
+	KeyAlias  string // alias/..., what the functions' KMS_KEY_ID may name
 	dir       string
+	shared    bool // DynamoDB and KMS serve other stacks too (moto)
 }
 
 // StackOptions choose listen addresses ("" = free ports) and where KMS keeps
@@ -44,7 +48,7 @@ type StackOptions struct {
 
 // Start runs the emulators and creates the table from tmpl and the key.
 func Start(ctx context.Context, tmpl *sam.Template, opts StackOptions) (*Stack, error) {
-	s := &Stack{TableName: TableName}
+	s := &Stack{Backend: Minidyn, TableName: TableName, KeyAlias: KeyAlias}
 	dir := opts.KMSDir
 	if dir == "" {
 		var err error
@@ -66,27 +70,53 @@ func Start(ctx context.Context, tmpl *sam.Template, opts StackOptions) (*Stack, 
 		Region:      Region,
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 	}
-	in, err := tmpl.CreateTableInput(TableName)
+	if err := s.create(ctx, tmpl); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// create makes the table from tmpl (the same CreateTableInput on every
+// backend) and a symmetric key behind s.KeyAlias; on error it closes s.
+func (s *Stack) create(ctx context.Context, tmpl *sam.Template) error {
+	in, err := tmpl.CreateTableInput(s.TableName)
 	if err != nil {
 		s.Close()
-		return nil, err
+		return err
 	}
 	if _, err := s.DynamoDBClient().CreateTable(ctx, in); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("emulator: create table: %w", err)
+		return fmt.Errorf("emulator: create table: %w", err)
 	}
 	k := s.KMSClient()
 	key, err := k.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("connmgr local secrets")})
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("emulator: create key: %w", err)
+		return fmt.Errorf("emulator: create key: %w", err)
 	}
 	s.KeyID = aws.ToString(key.KeyMetadata.Arn)
-	if _, err := k.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(KeyAlias), TargetKeyId: key.KeyMetadata.KeyId}); err != nil {
+	if _, err := k.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(s.KeyAlias), TargetKeyId: key.KeyMetadata.KeyId}); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("emulator: create alias: %w", err)
+		return fmt.Errorf("emulator: create alias: %w", err)
 	}
-	return s, nil
+	return nil
+}
+
+// SetKeyEnabled disables or enables the stack's key. It names the key by
+// its id, not its ARN: KMS takes either, moto 5.2's DisableKey and
+// EnableKey only the id (an ARN gets an HTTP 500).
+func (s *Stack) SetKeyEnabled(ctx context.Context, enabled bool) error {
+	_, id, _ := strings.Cut(s.KeyID, ":key/")
+	var err error
+	if enabled {
+		_, err = s.KMSClient().EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(id)})
+	} else {
+		_, err = s.KMSClient().DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(id)})
+	}
+	if err != nil {
+		return fmt.Errorf("emulator: enable key %v: %w", enabled, err)
+	}
+	return nil
 }
 
 // DynamoDBClient is a client of the DynamoDB emulator.
@@ -104,8 +134,13 @@ func (s *Stack) KMSClient(opts ...func(*kms.Options)) *kms.Client {
 	}}, opts...)...)
 }
 
-// Close stops both emulators and removes a temporary key store.
+// Close stops both emulators and removes a temporary key store; on a
+// shared server (moto) it deletes the stack's table and key instead.
 func (s *Stack) Close() {
+	if s.shared {
+		s.releaseShared()
+		return
+	}
 	if s.DynamoDB != nil {
 		s.DynamoDB.Close()
 	}

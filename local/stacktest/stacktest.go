@@ -3,6 +3,11 @@
 // counted, and a controllable clock: the real implementations the store,
 // vault, oauth and resolver packages are tested against. Never linked into
 // a Lambda binary.
+//
+// The backend is chosen here, not by the tests: CONNMGR_TEST_BACKEND=moto
+// runs the same test binary on a moto_server (one per binary, a table and
+// key per test) instead of the in-process minidyn and local-kms. `make
+// test` runs the correctness suites on both.
 package stacktest
 
 import (
@@ -33,19 +38,12 @@ type Env struct {
 	Sealer   *vault.Sealer
 }
 
-// Start runs fresh emulators for t; they stop when t ends. The clock stands
-// still at a fixed instant until advanced.
+// Start runs fresh emulators for t, on the backend CONNMGR_TEST_BACKEND
+// names (see Backend); they stop when t ends. The clock stands still at a
+// fixed instant until advanced.
 func Start(t testing.TB) *Env {
 	t.Helper()
-	tmpl, err := sam.LoadFromWorkingDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack, err := emulator.Start(context.Background(), tmpl, emulator.StackOptions{KMSDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stack.Close)
+	stack := StartStack(t)
 	// Our own transport, whose connections are closed before the emulators
 	// stop: an open keep-alive connection makes their graceful shutdown
 	// wait out its 2 s timeout.
@@ -64,8 +62,50 @@ func Start(t testing.TB) *Env {
 		o.APIOptions = append(o.APIOptions, e.KMS.Middleware)
 	})
 	e.Store = store.New(e.DynamoDB, stack.TableName, e.Clock.Now)
-	e.Sealer = vault.NewSealer(e.KMSAPI, emulator.KeyAlias)
+	e.Sealer = vault.NewSealer(e.KMSAPI, stack.KeyAlias)
 	return e
+}
+
+// Backend is the backend the harnesses run on: emulator.BackendEnv
+// (CONNMGR_TEST_BACKEND) names it, minidyn when unset. A bad value fails t.
+// `make test` runs the correctness suites on both (targets test-go and
+// test-moto); the same test binary serves both.
+func Backend(t testing.TB) emulator.Backend {
+	t.Helper()
+	b, err := emulator.BackendFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// StartStack creates the template's table and a key on the chosen backend
+// for t: new in-process emulators (minidyn), or a table and key of t's own
+// in the test binary's one moto_server, which it starts on first use and
+// which fails t, with the install command, when moto_server is missing.
+// They go when t ends.
+func StartStack(t testing.TB) *emulator.Stack {
+	t.Helper()
+	tmpl, err := sam.LoadFromWorkingDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack, err := emulator.StartBackend(context.Background(), tmpl, Backend(t), emulator.StackOptions{KMSDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stack.Close)
+	return stack
+}
+
+// MinidynOnly skips t unless it runs on minidyn, saying why: for scale
+// tests, which moto (one request at a time, milliseconds each) would take
+// many minutes over. Never use it to hide a difference in behaviour.
+func MinidynOnly(t testing.TB, why string) {
+	t.Helper()
+	if b := Backend(t); b != emulator.Minidyn {
+		t.Skipf("minidyn only, skipped on %s: %s", b, why)
+	}
 }
 
 // Opener returns an Opener over the counted KMS client; cache may be nil.

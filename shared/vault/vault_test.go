@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-
+	"github.com/connmgr/connmgr/local/emulator"
 	"github.com/connmgr/connmgr/local/stacktest"
 	"github.com/connmgr/connmgr/shared/vault"
 )
@@ -99,8 +97,17 @@ func TestDisabledKeyIsKeyUnavailable(t *testing.T) {
 	if _, err := warm.Open(ctx, b, s); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.KMSAPI.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(env.Stack.KeyID)}); err != nil {
+	if err := env.Stack.SetKeyEnabled(ctx, false); err != nil {
 		t.Fatal(err)
+	}
+	if stacktest.Backend(t) == emulator.Moto {
+		// moto 5.2 never looks at a key's state: Decrypt and
+		// GenerateDataKey with a disabled key succeed, where KMS answers
+		// DisabledException. The mapping is proven on local-kms.
+		if _, err := env.Opener(nil).Open(ctx, b, s); err != nil {
+			t.Fatalf("moto refused a disabled key (%v): it checks key state now, drop this branch", err)
+		}
+		t.Skip("moto 5.2 decrypts with a disabled key; key_unavailable is proven on minidyn (local-kms)")
 	}
 	// local-kms answers AccessDenied where KMS answers Disabled: both are key_unavailable.
 	if _, err := env.Opener(nil).Open(ctx, b, s); !errors.Is(err, vault.ErrKeyUnavailable) {
