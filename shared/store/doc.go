@@ -25,7 +25,7 @@
 //	run audience     T#<t>#R#<id>                EDGE#<n>       T#<t>#RA#OWNER#<user> / <id>
 //	                                                            T#<t>#RA#PATH#<path> / <id>
 //	suspended edge   T#<t>#R#<id>                SUSP           T#<t>#SUSP#<connection> / <id>
-//	outbox event     EVT#<event id>              OUTBOX         OUTBOX / <event id>
+//	outbox event     EVT#<event id>              OUTBOX         OUTBOX#<n> / <event id>          n = FNV-1a(event id) mod OutboxShards (16)
 //	check checkpoint EXPIRYCHECK                 CHECKPOINT
 //
 // The due index, gsi3, holds what the scheduled expiry check must look at,
@@ -36,7 +36,7 @@
 //	connection       DUE#<yyyymmddhh>            <yyyymmddThhmmssZ>#C#<t>#<id>    OAuth refresh or keep-alive; password or refresh token expiring or expired
 //	suspended edge   DUE#<yyyymmddhh>            <yyyymmddThhmmssZ>#R#<t>#<run>   24 h before the run terminates; until warned
 //	OAuth client     DUE#<yyyymmddhh>            <yyyymmddThhmmssZ>#O#<t>#<type>  client secret entering the window, then expiring; until both told
-//	(nothing due)    absent, or DUE#NONE         C#<t>#<id>, R#<t>#<run>, O#<t>#<type>   DUE#NONE is never read
+//	(nothing due)    absent, or DUE#NONE#<n>     C#<t>#<id>, R#<t>#<run>, O#<t>#<type>   never read; n = FNV-1a(gsi3sk) mod 16
 //
 // The bucket is the hour of the due time, or of the write when that is
 // later (expiry.FileAt): no write ever lands in an hour that has closed, so
@@ -46,7 +46,7 @@
 // (toItem); UpdateItem writes (PutTokens, MarkExpired, the check's
 // transitions) set them. A password connection that was never due has
 // none; one that was due and has nothing due any more is parked in
-// DUE#NONE, by every path: UpdateItem never REMOVEs (the emulator ignores
+// DUE#NONE#<n>, by every path: UpdateItem never REMOVEs (the emulator ignores
 // REMOVE), and a PutItem that drops index attributes corrupts the
 // emulator's index once the item is later deleted. OAuth connections are
 // filed (parked until they hold tokens) from creation: the emulator also
@@ -130,6 +130,19 @@
 //     index item that does not decode is handed to the check as an entry
 //     with Err, never fails the read of its bucket. The checkpoint moves
 //     forward only (PutItem conditioned on a smaller bucket).
+//
+// # Hot partitions
+//
+// No partition key is written by every change of the stack: a partition of
+// a global secondary index takes about 1,000 writes a second. So outbox
+// entries are spread over OutboxShards gsi1 partitions by a hash of the
+// event id (the drain, Pending, queries each for its oldest entries, four
+// at a time, merges them in id order, and also reads OUTBOX, the single
+// partition of entries written before the shards); parked due entries over
+// sixteen DUE#NONE#<n> partitions by a hash of their sort key (write-only:
+// nothing reads them, so items parked before the shards may stay in
+// DUE#NONE). The due buckets DUE#<hour> are per hour by design: an hour
+// takes only what falls due in it.
 //
 // # Concurrency
 //

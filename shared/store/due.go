@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,11 +27,16 @@ import (
 const (
 	duePrefix = "DUE#"
 	// dueParked is where an item that was due and has nothing due now
-	// goes: a partition the check never reads. UpdateItem writes cannot
+	// goes: partitions the check never reads. UpdateItem writes cannot
 	// drop the index attributes (REMOVE is not used, see doc.go), and a
 	// whole-item write that drops them leaves the emulator's index
 	// inconsistent once the item is deleted, so neither path drops them.
-	dueParked    = "DUE#NONE"
+	// They are spread over parkedShards partitions, DUE#NONE#<n> by a
+	// hash of the entry, so parking never funnels every write of the
+	// stack into one index partition (about 1,000 writes a second). Items
+	// parked before the shards stay in DUE#NONE, equally unread.
+	dueParked    = "DUE#NONE#"
+	parkedShards = 16
 	checkpointPK = "EXPIRYCHECK"
 	checkpointSK = "CHECKPOINT"
 	// duePage is the Query page size on the due index.
@@ -77,9 +83,10 @@ func dueKeys(kind, tenant, id string, due, now time.Time) (string, string) {
 }
 
 // parkedKeys are the index attributes of an item that was due and has
-// nothing due now.
+// nothing due now: its sort key names it, and picks its shard.
 func parkedKeys(kind, tenant, id string) (string, string) {
-	return dueParked, kind + "#" + tenant + "#" + id
+	sk := kind + "#" + tenant + "#" + id
+	return dueParked + strconv.Itoa(shardOf(sk, parkedShards)), sk
 }
 
 // dueAfterWrite are the index attributes an UpdateItem of a connection
@@ -552,7 +559,7 @@ var ErrAlreadyWarned = apperr.E(apperr.Conflict, "already_warned", "the run's ow
 // soon, with the event: the run's due entry is rewritten without the index
 // attributes and marked warned, conditioned on still being the entry read,
 // in one transaction with a check that the run is unchanged. The entry is
-// parked (DUE#NONE) rather than dropped, as everywhere.
+// parked (DUE#NONE#<n>) rather than dropped, as everywhere.
 func (s *Store) WarnTermination(ctx context.Context, e DueEntry, r *runs.Run, ev events.Event) error {
 	if e.Kind != DueRun || r.Suspension == nil {
 		return fmt.Errorf("store.WarnTermination: entry %s is not a suspended run", e.SortKey)

@@ -3,6 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +50,14 @@ func rawGSI3(t *testing.T, env *stacktest.Env, pk, sk string) (string, string) {
 		return ""
 	}
 	return s("gsi3pk"), s("gsi3sk")
+}
+
+// parked reports a due index partition key of the parked shards
+// (DUE#NONE#0 to DUE#NONE#15), which the check never reads.
+func parked(pk string) bool {
+	n, ok := strings.CutPrefix(pk, "DUE#NONE#")
+	i, err := strconv.Atoi(n)
+	return ok && err == nil && i >= 0 && i < 16 && strconv.Itoa(i) == n
 }
 
 func passwordConn(t *testing.T, env *stacktest.Env, id string, pe time.Time) *store.Record {
@@ -125,7 +136,7 @@ func TestDueIndexFilesConnections(t *testing.T) {
 	if got := due(t, env, now, now.Add(30*24*time.Hour)); len(got) != 0 {
 		t.Errorf("a connection with nothing due is in a bucket: %+v", got)
 	}
-	if pk, sk := rawGSI3(t, env, "T#t1#C#p1", "CONN"); pk != "DUE#NONE" || sk != "C#t1#p1" {
+	if pk, sk := rawGSI3(t, env, "T#t1#C#p1", "CONN"); !parked(pk) || sk != "C#t1#p1" {
 		t.Errorf("gsi3 attributes of a connection with nothing due: %q %q", pk, sk)
 	}
 	// A connection never due has no index attributes at all (sparse).
@@ -165,7 +176,7 @@ func TestDueIndexTokenWrites(t *testing.T) {
 	if got := due(t, env, now, now.Add(48*time.Hour)); len(got) != 1 || got[0].ID != "p0" {
 		t.Fatalf("a pending connection is due: %+v", got)
 	}
-	if pk, _ := rawGSI3(t, env, "T#t1#C#o1", "CONN"); pk != "DUE#NONE" {
+	if pk, _ := rawGSI3(t, env, "T#t1#C#o1", "CONN"); !parked(pk) {
 		t.Fatalf("a new OAuth connection is not parked: %q", pk)
 	}
 	exp := now.Add(8 * time.Hour)
@@ -204,7 +215,7 @@ func TestDueIndexTokenWrites(t *testing.T) {
 	if got := due(t, env, refresh, refresh.Add(24*time.Hour)); len(got) != 0 {
 		t.Fatalf("an expired connection is still due: %+v", got)
 	}
-	if pk, _ := rawGSI3(t, env, "T#t1#C#o1", "CONN"); pk != "DUE#NONE" {
+	if pk, _ := rawGSI3(t, env, "T#t1#C#o1", "CONN"); !parked(pk) {
 		t.Errorf("MarkExpired left gsi3pk %q, want the parked partition", pk)
 	}
 }
@@ -456,7 +467,7 @@ func TestDueIndexOAuthClients(t *testing.T) {
 	if err := env.Store.PutOAuthClient(ctx, c, 0); err != nil {
 		t.Fatal(err)
 	}
-	if pk, sk := rawGSI3(t, env, "T#t1#OAUTHCLIENT#"+typ, "CLIENT"); pk != "DUE#NONE" || sk != "O#t1#"+typ {
+	if pk, sk := rawGSI3(t, env, "T#t1#OAUTHCLIENT#"+typ, "CLIENT"); !parked(pk) || sk != "O#t1#"+typ {
 		t.Fatalf("a registration without a secret expiry: %q %q", pk, sk)
 	}
 	exp := now.Add(10 * 24 * time.Hour)
@@ -503,7 +514,7 @@ func TestDueIndexOAuthClients(t *testing.T) {
 	if err := env.Store.NoteClientSecret(ctx, got[0], expiry.NoticeExpired, ev); err != nil {
 		t.Fatal(err)
 	}
-	if pk, _ := rawGSI3(t, env, "T#t1#OAUTHCLIENT#"+typ, "CLIENT"); pk != "DUE#NONE" {
+	if pk, _ := rawGSI3(t, env, "T#t1#OAUTHCLIENT#"+typ, "CLIENT"); !parked(pk) {
 		t.Fatalf("after the last notice: %q", pk)
 	}
 	// Deleting the parked registration leaves the index whole.
@@ -513,5 +524,30 @@ func TestDueIndexOAuthClients(t *testing.T) {
 	}
 	if got := due(t, env, now, now); len(got) != 2 || got[0].ID == got[1].ID {
 		t.Fatalf("after deleting a parked registration, now's bucket holds %+v, want p0 and p1", got)
+	}
+}
+
+// TestParkedEntriesSpread: parked items go to DUE#NONE#<n> by a hash of
+// the entry, not all to one index partition, and stay out of every bucket
+// the check reads.
+func TestParkedEntriesSpread(t *testing.T) {
+	env := stacktest.Start(t)
+	now := env.Clock.Now()
+	shards := map[string]int{}
+	for i := range 40 {
+		id := fmt.Sprintf("o%02d", i)
+		newConn(t, env, "t1", id) // an OAuth connection is parked from its creation
+		pk, sk := rawGSI3(t, env, "T#t1#C#"+id, "CONN")
+		if !parked(pk) || sk != "C#t1#"+id {
+			t.Fatalf("%s filed under %q %q", id, pk, sk)
+		}
+		shards[pk]++
+	}
+	t.Logf("40 parked connections over %d shards", len(shards))
+	if len(shards) < 2 {
+		t.Fatalf("every parked entry in one partition: %v", shards)
+	}
+	if got := due(t, env, now, now.Add(48*time.Hour)); len(got) != 0 {
+		t.Fatalf("parked entries are due: %+v", got)
 	}
 }
