@@ -15,6 +15,7 @@ import (
 	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/logging"
 	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/retry"
 	"github.com/connmgr/connmgr/shared/runs"
 	"github.com/connmgr/connmgr/shared/store"
 )
@@ -77,34 +78,36 @@ type Service struct {
 // New returns a Service.
 func New(d Deps) *Service { return &Service{Deps: d} }
 
-// maxAttempts bounds re-reads when a transition races another writer.
-const maxAttempts = 4
+// transitionRetry bounds re-reads when a transition races another writer
+// (a conditional-check failure, which the SDK does not retry).
+var transitionRetry = retry.Policy{Attempts: 4, Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 
 // transition applies change to the run as stored and writes it conditioned
 // on the version read, re-reading after a lost race. change returns the
 // events to emit, or errNoChange to stop without writing.
 func (s *Service) transition(ctx context.Context, tenant, id string, cond store.RunCondition, change func(r *runs.Run) ([]events.Event, error)) (*runs.Run, error) {
-	for attempt := 1; ; attempt++ {
+	var out *runs.Run
+	err := transitionRetry.Do(ctx, func(int) (bool, error) {
 		prev, err := s.Store.GetRun(ctx, tenant, id)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		next := clone(prev)
 		evs, err := change(next)
 		if err != nil {
-			return prev, err
+			out = prev
+			return false, err
 		}
 		next.Version = prev.Version + 1
 		next.UpdatedAt = s.Now().UTC()
 		err = s.Store.UpdateRun(ctx, prev, next, cond, evs...)
 		if err == nil {
 			s.Events.Flush(ctx, evs)
-			return next, nil
+			out = next
 		}
-		if !apperr.Is(err, apperr.PreconditionFailed) || attempt == maxAttempts {
-			return nil, err
-		}
-	}
+		return apperr.Is(err, apperr.PreconditionFailed), err
+	})
+	return out, err
 }
 
 var errNoChange = errors.New("no change")
