@@ -14,7 +14,13 @@
 //   - the redirect_uri of a code exchange must equal the authorization
 //     request's, character for character (mockoidc does not check);
 //   - the client credentials grant (mockoidc has none);
-//   - client authentication in the form or with HTTP Basic;
+//   - client authentication in the form, with HTTP Basic, or with a JWT
+//     client assertion signed by a trusted certificate's private key
+//     (private_key_jwt, RFC 7523, checked as the Microsoft identity
+//     platform checks it: see assertion.go);
+//   - resource scopes of the Microsoft identity platform
+//     (https://contoso.sharepoint.com/.default), recorded and accepted
+//     beside the OIDC scopes (mockoidc refuses scopes it does not list);
 //   - call counts per grant and per refresh token value, replays of used
 //     refresh tokens, queued failures and a hook before each refresh;
 //   - a protected resource at ResourceURL that accepts only live access
@@ -27,6 +33,7 @@ package oauthprovider
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -95,6 +102,14 @@ type Provider struct {
 	issued        []string
 	replays       int
 	failures      []Failure
+	// Client assertions: trusted certificates by x5t, jti values seen
+	// (until their exp), assertions verified and refused, scope
+	// parameters requested.
+	certs       map[string]*x509.Certificate
+	jtis        map[string]time.Time
+	assertions  int
+	refusedJWTs []string
+	scopes      []ScopeRequest
 }
 
 type refreshEntry struct {
@@ -123,7 +138,8 @@ func Start(opts Options) (*Provider, error) {
 		m.ClientSecret = opts.ClientSecret
 	}
 	p := &Provider{oidc: m, now: opts.Now, expiresIn: opts.ExpiresIn, rtLife: opts.RefreshExpiresIn, rtFixed: opts.RefreshExpiryFixed,
-		refresh: map[string]*refreshEntry{}, access: map[string]time.Time{}, codes: map[string]string{}, grants: map[string]int{}, rtUses: map[string]int{}}
+		refresh: map[string]*refreshEntry{}, access: map[string]time.Time{}, codes: map[string]string{}, grants: map[string]int{}, rtUses: map[string]int{},
+		certs: map[string]*x509.Certificate{}, jtis: map[string]time.Time{}}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -353,6 +369,16 @@ func (p *Provider) middleware(next http.Handler) http.Handler {
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Resource scopes are the Microsoft identity platform's: record them
+	// and show mockoidc the rest (offline_access).
+	q := r.URL.Query()
+	if scope := q.Get("scope"); scope != "" {
+		p.scopes = append(p.scopes, ScopeRequest{Endpoint: "authorize", Scope: scope})
+		if rest := oidcScopes(scope); rest != scope {
+			q.Set("scope", rest)
+			r.URL.RawQuery = q.Encode()
+		}
+	}
 	rec := httptest.NewRecorder()
 	next.ServeHTTP(rec, r)
 	if loc, err := url.Parse(rec.Header().Get("Location")); err == nil && rec.Code == http.StatusFound {
@@ -387,6 +413,24 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request, next http.Handl
 		r.PostForm.Set("client_secret", secret)
 	}
 	grant := r.PostForm.Get("grant_type")
+	if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+		p.mu.Lock()
+		err := p.verifyAssertionLocked(r.PostForm)
+		if err != nil {
+			p.grants[grant]++
+			p.refusedJWTs = append(p.refusedJWTs, err.Error())
+			p.fail(w, r, http.StatusUnauthorized, "invalid_client", "client assertion refused")
+			p.mu.Unlock()
+			return
+		}
+		p.assertions++
+		p.mu.Unlock()
+		// Authenticated: mockoidc knows only client secrets.
+		r.Form.Set("client_secret", p.oidc.ClientSecret)
+		r.PostForm.Set("client_secret", p.oidc.ClientSecret)
+		r.Form.Set("client_id", p.oidc.ClientID)
+		r.PostForm.Set("client_id", p.oidc.ClientID)
+	}
 	if grant == "refresh_token" {
 		p.mu.Lock()
 		hook, delay := p.onRefresh, p.delay
@@ -449,6 +493,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request, next http.Handl
 		at, nrt := p.mintLocked(e.underlying, true, exp)
 		p.respond(w, at, nrt, exp)
 	case "client_credentials":
+		p.scopes = append(p.scopes, ScopeRequest{Endpoint: "token", Scope: r.PostForm.Get("scope")})
 		if r.PostForm.Get("client_id") != p.oidc.ClientID || r.PostForm.Get("client_secret") != p.oidc.ClientSecret {
 			p.fail(w, r, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 			return
