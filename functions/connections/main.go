@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/connections"
 )
 
-func main() { lambda.Start(app.Main(app.FnConnections, (*app.App).Connections)) }
+func main() { lambda.Start(app.Main(app.FnConnections, connections.Handler)) }

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/expirycheck"
 )
 
-func main() { lambda.Start(app.Main(app.FnExpiryCheck, (*app.App).ExpiryCheckFunction)) }
+func main() { lambda.Start(app.Main(app.FnExpiryCheck, expirycheck.Handler)) }

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/finishrun"
 )
 
-func main() { lambda.Start(app.Main(app.FnFinishRun, (*app.App).FinishRun)) }
+func main() { lambda.Start(app.Main(app.FnFinishRun, finishrun.Handler)) }

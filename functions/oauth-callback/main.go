@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/oauthcallback"
 )
 
-func main() { lambda.Start(app.Main(app.FnOAuthCallback, (*app.App).OAuthCallback)) }
+func main() { lambda.Start(app.Main(app.FnOAuthCallback, oauthcallback.Handler)) }

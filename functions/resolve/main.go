@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/resolve"
 )
 
-func main() { lambda.Start(app.Main(app.FnResolve, (*app.App).Resolve)) }
+func main() { lambda.Start(app.Main(app.FnResolve, resolve.Handler)) }

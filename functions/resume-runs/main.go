@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/resumeruns"
 )
 
-func main() { lambda.Start(app.Main(app.FnResumeRuns, (*app.App).ResumeRuns)) }
+func main() { lambda.Start(app.Main(app.FnResumeRuns, resumeruns.Handler)) }

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/runstep"
 )
 
-func main() { lambda.Start(app.Main(app.FnRunStep, (*app.App).RunStep)) }
+func main() { lambda.Start(app.Main(app.FnRunStep, runstep.Handler)) }

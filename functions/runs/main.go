@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/runs"
 )
 
-func main() { lambda.Start(app.Main(app.FnRuns, (*app.App).Runs)) }
+func main() { lambda.Start(app.Main(app.FnRuns, runs.Handler)) }

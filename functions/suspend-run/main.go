@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/suspendrun"
 )
 
-func main() { lambda.Start(app.Main(app.FnSuspendRun, (*app.App).SuspendRun)) }
+func main() { lambda.Start(app.Main(app.FnSuspendRun, suspendrun.Handler)) }

@@ -24,6 +24,7 @@ import (
 	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/stacktest"
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/functions"
 	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/identity"
@@ -82,13 +83,15 @@ func StartWith(t testing.TB, function string, adjust func(*app.Config)) *Env {
 	e.EventsURL, e.cfg = bsrv.URL, cfg
 	e.App, err = app.New(ctx, cfg, app.Options{
 		AWS: &stack.AWS, Now: e.Clock.Now, LogOutput: e.Logs,
-		DynamoDBOptions: []func(*dynamodb.Options){func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, e.DDB.Middleware) }},
-		KMSOptions:      []func(*kms.Options){func(o *kms.Options) { o.APIOptions = append(o.APIOptions, e.KMS.Middleware) }},
+		ClientOptions: []any{
+			func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, e.DDB.Middleware) },
+			func(o *kms.Options) { o.APIOptions = append(o.APIOptions, e.KMS.Middleware) },
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Router, err = e.App.Router(function); err != nil {
+	if e.Router, err = functions.Router(e.App, function); err != nil {
 		t.Fatal(err)
 	}
 	return e

@@ -20,6 +20,8 @@ import (
 	"github.com/connmgr/connmgr/local/apitest"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/app"
+	appexpiry "github.com/connmgr/connmgr/shared/app/expirycheck"
+	"github.com/connmgr/connmgr/shared/app/functions"
 	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/resolver"
 	"github.com/connmgr/connmgr/shared/store"
@@ -54,7 +56,7 @@ func TestLeastPrivilege(t *testing.T) {
 	// The resolve function runs behind the Invoke API with its own
 	// credentials; the others reach it only through lambda:InvokeFunction.
 	resolveApp, resolveUser := p.app(app.FnResolve)
-	h, err := resolveApp.Handler(app.FnResolve)
+	h, err := functions.Handler(resolveApp, app.FnResolve)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	conns, connUser := p.app(app.FnConnections)
-	router, err := conns.Router(app.FnConnections)
+	router, err := functions.Router(conns, app.FnConnections)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestLeastPrivilege(t *testing.T) {
 		// A state nobody issued: the callback still hands it to the resolve
 		// function (lambda:InvokeFunction), which looks it up and refuses.
 		a, u := p.app(app.FnOAuthCallback)
-		rt, err := a.Router(app.FnOAuthCallback)
+		rt, err := functions.Router(a, app.FnOAuthCallback)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +155,7 @@ func TestLeastPrivilege(t *testing.T) {
 			t.Fatal(err)
 		}
 		a, u := p.app(app.FnExpiryCheck)
-		check, err := a.ExpiryCheck()
+		check, err := appexpiry.Check(a)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -318,10 +318,12 @@ func (p *proof) app(function string) (*app.App, *user) {
 		TargetNetworks: httpaction.Loopback, EventBusName: p.busName,
 		DynamoDBEndpoint: p.moto.URL, KMSEndpoint: p.moto.URL, EventsEndpoint: p.moto.URL, LambdaEndpoint: p.lambdaURL}
 	a, err := app.New(context.Background(), cfg, app.Options{AWS: &u.aws, Now: p.clock.Now, LogOutput: p.logs,
-		DynamoDBOptions: []func(*dynamodb.Options){func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, u.calls.middleware) }},
-		KMSOptions:      []func(*kms.Options){func(o *kms.Options) { o.APIOptions = append(o.APIOptions, u.calls.middleware) }},
-		LambdaOptions:   []func(*lambda.Options){func(o *lambda.Options) { o.APIOptions = append(o.APIOptions, u.calls.middleware) }},
-		EventsOptions:   []func(*eventbridge.Options){func(o *eventbridge.Options) { o.APIOptions = append(o.APIOptions, u.calls.middleware) }},
+		ClientOptions: []any{
+			func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, u.calls.middleware) },
+			func(o *kms.Options) { o.APIOptions = append(o.APIOptions, u.calls.middleware) },
+			func(o *lambda.Options) { o.APIOptions = append(o.APIOptions, u.calls.middleware) },
+			func(o *eventbridge.Options) { o.APIOptions = append(o.APIOptions, u.calls.middleware) },
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

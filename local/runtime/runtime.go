@@ -35,6 +35,7 @@ import (
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/local/sfnserver"
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/functions"
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/identity"
@@ -193,7 +194,7 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		if err != nil {
 			return nil, err
 		}
-		h, err := a.Handler(f.Folder)
+		h, err := functions.Handler(a, f.Folder)
 		if err != nil {
 			return nil, fmt.Errorf("runtime: %s: %w", f.LogicalID, err)
 		}
@@ -201,8 +202,8 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 			return nil, err
 		}
 		if f.IsHTTP() {
-			if routers[f.LogicalID], err = a.Router(f.Folder); err != nil {
-				return nil, fmt.Errorf("runtime: %s has HttpApi events in %s but app.Router(%q) fails: %w", f.LogicalID, sam.TemplateFile, f.Folder, err)
+			if routers[f.LogicalID], err = functions.Router(a, f.Folder); err != nil {
+				return nil, fmt.Errorf("runtime: %s has HttpApi events in %s but functions.Router(%q) fails: %w", f.LogicalID, sam.TemplateFile, f.Folder, err)
 			}
 		}
 	}

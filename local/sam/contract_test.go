@@ -30,6 +30,7 @@ import (
 	"github.com/connmgr/connmgr/local/eventbus"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/functions"
 	"github.com/connmgr/connmgr/shared/store"
 )
 
@@ -409,7 +410,7 @@ func TestContractRoutes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			router, err := a.Router(f.Folder)
+			router, err := functions.Router(a, f.Folder)
 			if !f.IsHTTP() {
 				if err == nil && len(router.Routes()) > 0 {
 					t.Errorf("the code serves %v for %s but %s gives it no HttpApi events", router.Routes(), f.LogicalID, sam.TemplateFile)
@@ -417,7 +418,7 @@ func TestContractRoutes(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("%s has HttpApi events but app.Router(%q): %v", f.LogicalID, f.Folder, err)
+				t.Fatalf("%s has HttpApi events but functions.Router(%q): %v", f.LogicalID, f.Folder, err)
 			}
 			code := router.Routes()
 			for _, r := range f.Routes {
@@ -724,12 +725,13 @@ func TestContractExpiryCheck(t *testing.T) {
 	}
 }
 
-// (j) Each main hands Main its own function's builder: the one
-// app.BuilderOf names for the folder, so a main can neither serve another
-// function nor link more than its function uses.
+// (j) Each main hands Main its own function's builder: the Handler of its
+// own package under shared/app, the one functions.Builder names for the
+// folder, so a main can neither serve another function nor link more than
+// its function uses (TestContractLinks checks what it links).
 func TestContractMains(t *testing.T) {
 	tmpl, fns := load(t)
-	call := regexp.MustCompile(`app\.Main\(app\.(Fn\w+), \(\*app\.App\)\.(\w+)\)`)
+	call := regexp.MustCompile(`app\.Main\(app\.(Fn\w+), (\w+)\.Handler\)`)
 	for _, f := range fns {
 		src, err := os.ReadFile(filepath.Join(tmpl.Root, "functions", f.Folder, "main.go"))
 		if err != nil {
@@ -738,17 +740,20 @@ func TestContractMains(t *testing.T) {
 		}
 		m := call.FindSubmatch(src)
 		if m == nil {
-			t.Errorf("functions/%s/main.go does not call app.Main(app.Fn..., (*app.App).Builder)", f.Folder)
+			t.Errorf("functions/%s/main.go does not call app.Main(app.Fn..., <package>.Handler)", f.Folder)
 			continue
 		}
-		b, ok := app.BuilderOf(f.Folder)
+		pkg := "github.com/connmgr/connmgr/shared/app/" + string(m[2])
+		if !strings.Contains(string(src), strconv.Quote(pkg)) {
+			t.Errorf("functions/%s/main.go passes %s.Handler but does not import %s", f.Folder, m[2], pkg)
+		}
+		b, ok := functions.Builder(f.Folder)
 		if !ok {
-			t.Errorf("app.BuilderOf(%q) is missing", f.Folder)
+			t.Errorf("functions.Builder(%q) is missing", f.Folder)
 			continue
 		}
-		want := goruntime.FuncForPC(reflect.ValueOf(b).Pointer()).Name()
-		if !strings.HasSuffix(want, ".(*App)."+string(m[2])) {
-			t.Errorf("functions/%s/main.go passes (*app.App).%s; app.BuilderOf(%q) is %s", f.Folder, m[2], f.Folder, want)
+		if got := goruntime.FuncForPC(reflect.ValueOf(b).Pointer()).Name(); got != pkg+".Handler" {
+			t.Errorf("functions/%s/main.go passes %s.Handler; functions.Builder(%q) is %s", f.Folder, pkg, f.Folder, got)
 		}
 		if fnConst := appFunctionConstant(string(m[1])); fnConst != f.Folder {
 			t.Errorf("functions/%s/main.go configures app.%s (%q)", f.Folder, m[1], fnConst)

@@ -2,6 +2,14 @@
 // start, AWS clients, and the services each function serves. Every main, the
 // local runtime and the tests build the application here, so production and
 // local differ only in endpoints.
+//
+// This package holds what every function shares (Config, App, Main, the
+// Client and Shared helpers) and names no AWS service. Each function's
+// builder lives in its own package below it (shared/app/runs for the runs
+// function, ...; shared/app/table builds the store and outbox most of them
+// use), so a function's binary links its own clients and services and no
+// others; local/sam tests that with go list. shared/app/functions names
+// every builder, for the local runtime and tests; no main imports it.
 package app
 
 import (
@@ -103,6 +111,23 @@ type Config struct {
 	LambdaEndpoint   string
 	EventsEndpoint   string
 	SFNEndpoint      string
+}
+
+// Endpoint is the configured endpoint override of service s, or "".
+func (c Config) Endpoint(s Service) string {
+	switch s {
+	case DynamoDB:
+		return c.DynamoDBEndpoint
+	case KMS:
+		return c.KMSEndpoint
+	case Lambda:
+		return c.LambdaEndpoint
+	case EventBridge:
+		return c.EventsEndpoint
+	case StepFunctions:
+		return c.SFNEndpoint
+	}
+	return ""
 }
 
 // LocalNetworks reports whether targets on loopback (or private networks)

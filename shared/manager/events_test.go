@@ -13,6 +13,7 @@ import (
 
 	"github.com/connmgr/connmgr/local/apitest"
 	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/functions"
 	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/outbox"
 	"github.com/connmgr/connmgr/shared/store"
@@ -80,14 +81,14 @@ func TestChangeEvents(t *testing.T) {
 func TestEventsSurviveAFailedPublish(t *testing.T) {
 	env := apitest.Start(t, app.FnConnections)
 	a, err := app.New(context.Background(), env.Config(), app.Options{AWS: &env.Stack.AWS, Now: env.Clock.Now, LogOutput: env.Logs,
-		EventsOptions: []func(*eventbridge.Options){func(o *eventbridge.Options) {
+		ClientOptions: []any{func(o *eventbridge.Options) {
 			o.BaseEndpoint = aws.String("http://127.0.0.1:1")
 			o.RetryMaxAttempts = 1
 		}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := a.Router(app.FnConnections)
+	rt, err := functions.Router(a, app.FnConnections)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,161 @@
+package sam_test
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/connmgr/connmgr/local/sam"
+)
+
+// sdkClients maps an IAM service prefix to the aws-sdk-go-v2 client package
+// a function needs to call it.
+var sdkClients = map[string]string{
+	"dynamodb": "dynamodb",
+	"kms":      "kms",
+	"lambda":   "lambda",
+	"events":   "eventbridge",
+	"states":   "sfn",
+}
+
+const sdkService = "github.com/aws/aws-sdk-go-v2/service/"
+
+// configChain are the clients the SDK's default configuration chain
+// (aws-sdk-go-v2/config) links for its credential sources.
+var configChain = map[string]bool{"sts": true, "sso": true, "ssooidc": true, "signin": true}
+
+// notInBootstraps are packages no function binary may link: test-only
+// libraries, reflection that keeps every method of every linked type, and
+// the local stand-ins.
+var notInBootstraps = []string{
+	"github.com/awslabs/goformation/",
+	"github.com/truora/minidyn",
+	"github.com/nsmithuk/local-kms",
+	"github.com/oauth2-proxy/mockoidc",
+	"github.com/testcontainers/",
+	"text/template",
+	"html/template",
+	"github.com/connmgr/connmgr/local/",
+	"github.com/connmgr/connmgr/shared/app/functions",
+}
+
+// knownExcess are SDK clients a function links but its role may not call,
+// each with why; TestContractLinks fails when one is no longer linked, so
+// the list only shrinks.
+var knownExcess = map[string]map[string]string{
+	"connections":    {},
+	"expiry-check":   {"kms": viaVault},
+	"finish-run":     {"kms": viaVault, "lambda": viaResolver, "sfn": viaWorkflow},
+	"oauth-callback": {"dynamodb": viaResolverServer, "eventbridge": viaResolverServer, "kms": viaResolverServer},
+	"resolve":        {"lambda": viaResolver},
+	"resume-runs":    {"kms": viaVault, "lambda": viaResolver},
+	"run-step":       {"kms": viaVault, "sfn": viaWorkflow},
+	"runs":           {"kms": viaVault, "lambda": viaResolver},
+	"suspend-run":    {"kms": viaVault, "lambda": viaResolver},
+}
+
+const (
+	viaVault          = "shared/connection imports shared/vault (vault.Binding), whose Sealer and Opener call KMS"
+	viaResolver       = "shared/resolver holds the resolve function's Lambda client beside its types"
+	viaResolverServer = "shared/authpage imports shared/resolver, which is the resolve function itself (store, vault, outbox)"
+	viaWorkflow       = "shared/workflow holds the Step Functions engine beside the task handlers"
+)
+
+// linkedServices returns, for each function folder, the aws-sdk-go-v2
+// client packages its bootstrap links and every package it links, as
+// Lambda builds it (linux/arm64, lambda.norpc).
+func linkedPackages(t *testing.T, root string) map[string][]string {
+	t.Helper()
+	out, err := goCmd(t, root, lambdaEnv, "list", "-tags", "lambda.norpc", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", "./functions/...")
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		folder, ok := strings.CutPrefix(f[0], "github.com/connmgr/connmgr/functions/")
+		if !ok {
+			t.Fatalf("go list: unexpected package %s", f[0])
+		}
+		deps[folder] = f[1:]
+	}
+	return deps
+}
+
+// (k) Each function's bootstrap links the SDK clients of exactly the AWS
+// services its role may call (an unused client costs 0.3-0.8 MB of binary
+// and says the function might call it), and nothing only the tests and the
+// local runtime need.
+func TestContractLinks(t *testing.T) {
+	tmpl, fns := load(t)
+	deps := linkedPackages(t, tmpl.Root)
+	wiring := map[string]bool{}
+	for _, f := range fns {
+		wiring["github.com/connmgr/connmgr/shared/app/"+strings.ReplaceAll(f.Folder, "-", "")] = true
+	}
+	for _, f := range fns {
+		t.Run(f.LogicalID, func(t *testing.T) {
+			linked, ok := deps[f.Folder]
+			if !ok {
+				t.Fatalf("go list has no ./functions/%s", f.Folder)
+			}
+			granted := map[string]bool{}
+			for _, a := range grantedActions(f.Policies) {
+				prefix, _, _ := strings.Cut(strings.ToLower(a), ":")
+				if c, ok := sdkClients[prefix]; ok {
+					granted[c] = true
+				}
+			}
+			clients := map[string]bool{}
+			for _, p := range linked {
+				if c, ok := strings.CutPrefix(p, sdkService); ok && !strings.Contains(c, "/") && !configChain[c] {
+					clients[c] = true
+				}
+				for _, bad := range notInBootstraps {
+					if p == strings.TrimSuffix(bad, "/") || strings.HasPrefix(p, bad) && strings.HasSuffix(bad, "/") {
+						t.Errorf("functions/%s links %s", f.Folder, p)
+					}
+				}
+				if wiring[p] && p != "github.com/connmgr/connmgr/shared/app/"+strings.ReplaceAll(f.Folder, "-", "") {
+					t.Errorf("functions/%s links another function's wiring, %s", f.Folder, p)
+				}
+			}
+			excess := knownExcess[f.Folder]
+			for c := range clients {
+				if !granted[c] && excess[c] == "" {
+					t.Errorf("functions/%s links the %s client but %s grants %s no %s action", f.Folder, c, sam.TemplateFile, f.LogicalID, c)
+				}
+			}
+			for c := range granted {
+				if !clients[c] {
+					t.Errorf("%s grants %s %s actions but functions/%s links no %s client: drop the grant", sam.TemplateFile, f.LogicalID, c, f.Folder, c)
+				}
+			}
+			for c := range excess {
+				if !clients[c] || granted[c] {
+					t.Errorf("knownExcess lists %s for functions/%s, which no longer links it without a grant: remove the entry", c, f.Folder)
+				}
+			}
+			t.Logf("links %v", slices.Sorted(maps.Keys(clients)))
+		})
+	}
+}
+
+// grantedActions are the actions a function's inline statements and SAM
+// policy templates allow.
+func grantedActions(p sam.Policies) []string {
+	var out []string
+	for _, s := range p.Statements {
+		if s.Effect == "Allow" {
+			out = append(out, s.Action...)
+		}
+	}
+	for _, name := range p.Templates {
+		out = append(out, sam.TemplateActions[name]...)
+	}
+	return out
+}

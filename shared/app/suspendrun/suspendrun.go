@@ -1,0 +1,20 @@
+// Package suspendrun wires the suspend-run function, the state machine's
+// callback task: it records the task token and marks the run suspended.
+// It answers task tokens only, so it needs no state machine ARN.
+package suspendrun
+
+import (
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/connmgr/connmgr/shared/app"
+	"github.com/connmgr/connmgr/shared/app/table"
+	"github.com/connmgr/connmgr/shared/workflow"
+)
+
+// Handler is the function's handler, the builder its main passes to app.Main.
+func Handler(a *app.App) (any, error) {
+	return workflow.New(workflow.Deps{
+		Store: table.Store(a), Engine: workflow.NewStepFunctions(app.Client(a, app.StepFunctions, sfn.NewFromConfig), a.Config().StateMachineARN),
+		Events: table.Outbox(a), Now: a.Now, NewID: a.NewID, Log: a.Logger(),
+	}).Suspend, nil
+}
