@@ -754,6 +754,14 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	suspended := read(startRun(personalID)).ID
 	susp := waitFor(suspended, "suspended")
 	read(startRun(basicID))
+	// Usage, replace and rebind: another run waits on the failing personal connection.
+	other := read(startRun(personalID)).ID
+	otherSusp := waitFor(other, "suspended")
+	a.do(member, validRequest, "GET", "/connections/"+personalID+"/usage", nil, nil, 200)
+	a.do(member, validRequest, "GET", "/connections/01NOSUCHCONNECTION/usage", nil, nil, 404)
+	a.do(member, validRequest, "POST", "/connections/"+personalID+"/replace", map[string]any{"with": basicID, "dryRun": true}, nil, 200)
+	a.do(member, validRequest, "POST", "/runs/"+other+"/rebind", map[string]any{"from": personalID, "to": "01NOSUCHCONNECTION"}, ifMatch(otherSusp), 422)
+	a.do(member, validRequest, "POST", "/runs/"+other+"/rebind", map[string]any{"from": personalID, "to": basicID}, ifMatch(otherSusp), 202)
 	runs1 := read(a.do(member, validRequest, "GET", "/runs?limit=2", nil, nil, 200))
 	if runs1.NextCursor == "" {
 		t.Fatalf("runs: no second page")

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -35,7 +36,8 @@ func FuzzDecodeJSON(f *testing.F) {
 			return
 		}
 		e := ErrorBody(apperr.As(err))
-		msg := e["error"].(map[string]string)["message"] + e["error"].(map[string]string)["field"]
+		inner := e["error"].(map[string]any)
+		msg := fmt.Sprint(inner["message"]) + fmt.Sprint(inner["field"])
 		for _, secret := range []string{"CANARY-fz"} {
 			if strings.Contains(body, secret) && strings.Contains(msg, secret) && !keyHolds(body, b64, secret) {
 				t.Fatalf("error repeats the body: %q for %q", msg, body)

@@ -20,8 +20,8 @@ import (
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/resolver"
-	"github.com/connmgr/connmgr/shared/runs"
 	"github.com/connmgr/connmgr/shared/retry"
+	"github.com/connmgr/connmgr/shared/runs"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
 )

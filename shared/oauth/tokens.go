@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/secret"
 )
 
@@ -126,8 +127,20 @@ func (t *TokenSet) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauth: encode token set: %w", err)
 	}
+	if len(b) > MaxTokenSetBytes {
+		clear(b)
+		return nil, ErrTokenSetTooLarge
+	}
 	return b, nil
 }
+
+// MaxTokenSetBytes bounds a token set as sealed on its connection's item,
+// so the item stays far inside DynamoDB's 400 KB whatever a provider
+// returns (real tokens are a few KB; x/oauth2 reads up to 1 MB).
+const MaxTokenSetBytes = 64 << 10
+
+// ErrTokenSetTooLarge: the provider's tokens are too large to store.
+var ErrTokenSetTooLarge = apperr.E(apperr.Unavailable, "token_too_large", "the provider's tokens are too large to store")
 
 // DecodeTokenSet reads an opened secret. An empty object is an empty set
 // (a client credentials connection before its first token).

@@ -147,11 +147,11 @@ type Run struct {
 	Reason      string // why a run failed or was terminated
 	// Changes are what people did to the run's definition (rebinds),
 	// oldest first, the last MaxChanges kept.
-	Changes []Change
-	Version     int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	FinishedAt  time.Time
+	Changes    []Change
+	Version    int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt time.Time
 
 	// Suspensions counts the times the run was suspended (at most
 	// MaxSuspensions).
