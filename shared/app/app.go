@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/connmgr/connmgr/shared/logging"
@@ -20,7 +19,8 @@ import (
 // Options are the seams the local runtime and tests set; zero values are
 // production defaults.
 type Options struct {
-	// AWS replaces the default AWS configuration chain (for emulators).
+	// AWS replaces the configuration read from the environment (for
+	// emulators and tests).
 	AWS *aws.Config
 	// Now is the clock; the local runtime passes its controllable clock.
 	Now func() time.Time
@@ -51,8 +51,8 @@ type App struct {
 	shared map[any]any
 }
 
-// New reads the AWS configuration for cfg.Function; clients are built on
-// first use.
+// New reads the AWS configuration for cfg.Function (from the environment
+// unless opts.AWS is set); clients are built on first use.
 func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	a := &App{cfg: cfg, opts: opts, now: opts.Now, log: opts.Log, shared: map[any]any{}}
 	if a.now == nil {
@@ -70,8 +70,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		a.awsCfg = *opts.AWS
 	} else {
 		var err error
-		if a.awsCfg, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
-			return nil, fmt.Errorf("app: AWS configuration: %w", err)
+		if a.awsCfg, err = awsFromEnv(os.Getenv); err != nil {
+			return nil, err
 		}
 	}
 	return a, nil
@@ -110,7 +110,8 @@ func Shared[T any](a *App, key any, build func() T) T {
 	return t
 }
 
-// Service names an AWS service the functions call.
+// Service names an AWS service the functions call, as the SDK spells it in
+// AWS_ENDPOINT_URL_<Service>.
 type Service string
 
 const (
@@ -123,7 +124,12 @@ const (
 
 // Endpoint is where the service's client sends requests: the configured
 // override (an emulator, LocalStack), or "" for the AWS endpoint.
-func (a *App) Endpoint(s Service) string { return a.cfg.Endpoint(s) }
+func (a *App) Endpoint(s Service) string {
+	if ep := a.cfg.Endpoint(s); ep != "" {
+		return ep
+	}
+	return aws.ToString(a.awsCfg.BaseEndpoint)
+}
 
 type clientKey struct{ s Service }
 
@@ -144,6 +150,37 @@ func Client[C, O any](a *App, s Service, newClient func(aws.Config, ...func(*O))
 		}
 		return newClient(cfg, fns...)
 	})
+}
+
+// awsFromEnv is the AWS configuration Lambda gives a function: the region
+// and the execution role's credentials in AWS_REGION, AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, and AWS_ENDPOINT_URL when an
+// emulator (LocalStack) sets it. The SDK's default chain
+// (config.LoadDefaultConfig) reads the same variables first, but links the
+// clients of every other source it could fall back to (shared files, SSO,
+// STS, IMDS): 1.6 MB of every bootstrap for sources Lambda never uses.
+func awsFromEnv(getenv func(string) string) (aws.Config, error) {
+	cfg := aws.Config{Region: getenv("AWS_REGION")}
+	if cfg.Region == "" {
+		cfg.Region = getenv("AWS_DEFAULT_REGION")
+	}
+	creds := aws.Credentials{AccessKeyID: getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken: getenv("AWS_SESSION_TOKEN"), Source: "EnvironmentVariables"}
+	var missing []string
+	if cfg.Region == "" {
+		missing = append(missing, "AWS_REGION")
+	}
+	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
+		missing = append(missing, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	}
+	if len(missing) > 0 {
+		return aws.Config{}, fmt.Errorf("app: AWS configuration: %v not set (Lambda sets them for the execution role)", missing)
+	}
+	cfg.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
+	if ep := getenv("AWS_ENDPOINT_URL"); ep != "" && getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") != "true" {
+		cfg.BaseEndpoint = aws.String(ep)
+	}
+	return cfg, nil
 }
 
 // newIDs returns a generator of ULIDs, monotonic within a millisecond so ids

@@ -75,8 +75,20 @@ var functionEnv = map[string][]string{
 	FnExpiryCheck:   {EnvLogLevel, EnvTableName, EnvResolveFunction, EnvEventBusName, EnvExpiringWindowDays},
 }
 
+// endpointEnv names each service's endpoint override: ours, then the one
+// the SDK's default configuration honours (AWS_ENDPOINT_URL_<Service>;
+// AWS_ENDPOINT_URL, for every service, is read with the credentials).
+var endpointEnv = map[Service][2]string{
+	DynamoDB:      {EnvDynamoDBEndpoint, "AWS_ENDPOINT_URL_DYNAMODB"},
+	KMS:           {EnvKMSEndpoint, "AWS_ENDPOINT_URL_KMS"},
+	Lambda:        {EnvLambdaEndpoint, "AWS_ENDPOINT_URL_LAMBDA"},
+	EventBridge:   {EnvEventsEndpoint, "AWS_ENDPOINT_URL_EVENTBRIDGE"},
+	StepFunctions: {EnvSFNEndpoint, "AWS_ENDPOINT_URL_SFN"},
+}
+
 // OptionalEnv is read by every function when present and never set by the template.
-var OptionalEnv = []string{EnvDynamoDBEndpoint, EnvKMSEndpoint, EnvLambdaEndpoint, EnvEventsEndpoint, EnvSFNEndpoint}
+var OptionalEnv = []string{EnvDynamoDBEndpoint, EnvKMSEndpoint, EnvLambdaEndpoint, EnvEventsEndpoint, EnvSFNEndpoint,
+	"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS_ENDPOINT_URL_SFN"}
 
 // Functions lists every function, sorted.
 func Functions() []string {
@@ -192,11 +204,19 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 			cfg.TargetNetworks = n
 		}
 	}
-	cfg.DynamoDBEndpoint = strings.TrimSpace(getenv(EnvDynamoDBEndpoint))
-	cfg.KMSEndpoint = strings.TrimSpace(getenv(EnvKMSEndpoint))
-	cfg.LambdaEndpoint = strings.TrimSpace(getenv(EnvLambdaEndpoint))
-	cfg.EventsEndpoint = strings.TrimSpace(getenv(EnvEventsEndpoint))
-	cfg.SFNEndpoint = strings.TrimSpace(getenv(EnvSFNEndpoint))
+	endpoint := func(s Service) string {
+		for _, name := range endpointEnv[s] {
+			if v := strings.TrimSpace(getenv(name)); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	cfg.DynamoDBEndpoint = endpoint(DynamoDB)
+	cfg.KMSEndpoint = endpoint(KMS)
+	cfg.LambdaEndpoint = endpoint(Lambda)
+	cfg.EventsEndpoint = endpoint(EventBridge)
+	cfg.SFNEndpoint = endpoint(StepFunctions)
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("app: %s configuration: %s", function, strings.Join(problems, "; "))
 	}
