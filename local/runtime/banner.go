@@ -18,7 +18,7 @@ func (rt *Runtime) Banner(w io.Writer) error {
 	fmt.Fprintf(&b, "  DynamoDB   %s   table %s\n", rt.Stack.DynamoDB.URL, rt.Stack.TableName)
 	fmt.Fprintf(&b, "  KMS        %s   key %s\n", rt.Stack.KMS.URL, emulator.KeyAlias)
 	fmt.Fprintf(&b, "  Lambda     %s   functions %s\n", rt.LambdaURL, strings.Join(rt.Lambda.Names(), ", "))
-	fmt.Fprintf(&b, "  OAuth 2    %s   local provider, every tenant's oauth2-generic client (approves at once)\n", rt.OAuth.Base())
+	fmt.Fprintf(&b, "  OAuth 2    %s   local provider, every tenant's oauth2-generic, sharepoint-online and sharepoint-online-app client (approves at once)\n", rt.OAuth.Base())
 	fmt.Fprintf(&b, "  Events     GET %s%s   what the functions put on the bus\n", rt.URL, EventsPath)
 	fmt.Fprintf(&b, "  Clock      POST %s%s {\"advance\": \"240h\"}   moves time for the whole runtime\n", rt.URL, ClockPath)
 	fmt.Fprintf(&b, "  Tokens     POST %s%s with a JSON object of claims, e.g. {\"sub\":\"erin@contoso\",\"tid\":\"contoso\",\"sites\":[\"/sites/hr\"]}\n", rt.URL, devauth.TokenPath)

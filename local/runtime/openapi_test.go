@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
+	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/httpapi"
 )
@@ -582,8 +584,16 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	apiKeyID := read(a.do(admin, validRequest, "POST", "/connections", map[string]any{"type": "http-api-key", "name": "Key API", "kind": "shared",
 		"availability": map[string]any{"scope": "siteCollection", "siteCollection": "/sites/hr"},
 		"settings":     map[string]any{"baseUrl": target.URL, "headerName": "X-Api-Key"}, "credentials": map[string]any{"apiKey": "k-" + canary}}, nil, 201)).ID
-	sharepointID := read(a.do(owner, validRequest, "POST", "/connections", map[string]any{"type": "sharepoint-online", "name": "HR site", "kind": "shared",
-		"settings": map[string]any{"siteUrl": "https://contoso.sharepoint.com/sites/hr"}, "credentials": map[string]any{"username": "olga", "password": canary}}, nil, 201)).ID
+	sharepoint := read(a.do(owner, validRequest, "POST", "/connections", map[string]any{"type": "sharepoint-online", "name": "HR site", "kind": "shared",
+		"settings": map[string]any{"siteUrl": "https://contoso.sharepoint.com/sites/hr"}, "credentials": map[string]any{}}, nil, 201))
+	sharepointID := sharepoint.ID
+	if sharepoint.Status != "pending_authorization" || sharepoint.AuthorizeURL == "" {
+		t.Errorf("sharepoint-online: %+v", sharepoint)
+	}
+	a.do(owner, validRequest, "POST", "/connections", map[string]any{"type": "sharepoint-online", "name": "Not SharePoint", "kind": "shared",
+		"settings": map[string]any{"siteUrl": target.URL + "/sites/hr"}, "credentials": map[string]any{}}, nil, 400)
+	a.do(admin, validRequest, "POST", "/connections", map[string]any{"type": "sharepoint-online-app", "name": "HR app-only", "kind": "shared",
+		"settings": map[string]any{"siteUrl": "https://contoso.sharepoint.com/sites/hr"}, "credentials": map[string]any{}}, nil, 201)
 	personalID := read(a.do(member, validRequest, "POST", "/connections", map[string]any{"type": "http-basic", "name": "Mine", "kind": "personal",
 		"settings": map[string]any{"baseUrl": target.URL + "/api", "testPath": "/ping"}, "credentials": map[string]any{"username": "svc", "password": "wrong-" + canary}}, nil, 201)).ID
 	oauthCreated := read(a.do(admin, validRequest, "POST", "/connections", map[string]any{"type": "oauth2-generic", "name": "Generic API", "kind": "shared",
@@ -722,6 +732,22 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	a.do(admin, invalidRequest, "PUT", "/oauth-clients/microsoft-graph", map[string]any{"clientId": "x"}, map[string]string{"If-Match": stale, "Content-Type": "text/plain"}, 415)
 	a.do(member, validRequest, "PUT", "/oauth-clients/microsoft-graph", graph, nil, 403)
 	a.do(admin, validRequest, "GET", "/oauth-clients", nil, nil, 200)
+	// A certificate client: the wrong key, then the pair; a directory tenant.
+	keyPEM, certPEM, err := oauthprovider.GenerateCertificate("openapi", rt.Clock.Now(), 90*24*time.Hour, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, _, _ := oauthprovider.GenerateCertificate("openapi-2", rt.Clock.Now(), 90*24*time.Hour, true)
+	spApp := a.do(admin, validRequest, "GET", "/oauth-clients/sharepoint-online-app", nil, nil, 200)
+	appReg := map[string]any{"clientId": "sp-app", "clientCertificate": string(certPEM), "clientPrivateKey": string(otherKey), "directoryTenant": "contoso.onmicrosoft.com"}
+	a.do(admin, validRequest, "PUT", "/oauth-clients/sharepoint-online-app", appReg, ifMatch(spApp), 400)
+	appReg["clientPrivateKey"] = string(keyPEM)
+	a.do(admin, validRequest, "PUT", "/oauth-clients/sharepoint-online-app", appReg, ifMatch(spApp), 200)
+	spDelegated := a.do(admin, validRequest, "GET", "/oauth-clients/sharepoint-online", nil, nil, 200)
+	a.do(admin, validRequest, "PUT", "/oauth-clients/sharepoint-online", map[string]any{"clientId": "sp", "directoryTenant": "common"}, ifMatch(spDelegated), 400)
+	a.do(admin, validRequest, "PUT", "/oauth-clients/sharepoint-online", map[string]any{"clientId": "sp", "clientSecret": "s-" + canary,
+		"directoryTenant": "72f988bf-86f1-41af-91ab-2d7cd011db47"}, ifMatch(spDelegated), 200)
+	a.do(admin, validRequest, "GET", "/oauth-clients", nil, nil, 200)
 	a.do(admin, invalidRequest, "DELETE", "/oauth-clients/microsoft-graph", nil, nil, 428)
 	a.do(admin, validRequest, "DELETE", "/oauth-clients/microsoft-graph", nil, ifMatch(created), 412)
 	a.do(member, validRequest, "DELETE", "/oauth-clients/microsoft-graph", nil, ifMatch(replaced), 403)
@@ -799,6 +825,15 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	a.do(admin, validRequest, "GET", "/connections/"+basicID, nil, nil, 404)
 	a.do(admin, validRequest, "DELETE", "/connections/"+basicID, nil, nil, 404)
 
+	// The Connections page and an asset it names; an earlier deployment's is gone.
+	pageResp := a.do(anon, validRequest, "GET", "/", nil, nil, 200)
+	asset := regexp.MustCompile(`/assets/[0-9a-f]{16}/main\.js`).Find(pageResp.body)
+	if asset == nil {
+		t.Fatalf("the page names no main.js asset: %s", pageResp.body)
+	}
+	a.do(anon, validRequest, "GET", string(asset), nil, nil, 200)
+	a.do(anon, validRequest, "GET", "/assets/0000000000000000/main.js", nil, nil, 404)
+
 	// Every operation was exercised with at least one success.
 	for _, k := range a.doc.keys {
 		if !slices.ContainsFunc(slices.Collect(maps.Keys(a.covered)), func(c string) bool {
@@ -807,10 +842,21 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 			t.Errorf("no successful response of %s was validated", k)
 		}
 	}
+	keyPieces := [][]byte{[]byte(canary)}
+	for _, k := range [][]byte{keyPEM, otherKey} {
+		for _, line := range bytes.Split(bytes.TrimSpace(k), []byte("\n")) {
+			if len(line) >= 32 && !bytes.HasPrefix(line, []byte("-----")) {
+				keyPieces = append(keyPieces, line[:32])
+			}
+		}
+	}
 	for _, c := range []*client{admin, owner, member, anon, malformed} {
 		for _, r := range c.seen {
-			if bytes.Contains(r.body, []byte(canary)) {
-				t.Errorf("a %d response holds a secret: %s", r.status, r.body)
+			for _, piece := range keyPieces {
+				if bytes.Contains(r.body, piece) {
+					t.Errorf("a %d response holds a secret: %s", r.status, r.body)
+					break
+				}
 			}
 		}
 	}

@@ -89,8 +89,11 @@ type Runtime struct {
 	Bus       *eventbus.Bus
 	EventsURL string
 	// OAuth is the local OAuth 2 provider, registered as every tenant's
-	// client of the oauth2-generic type.
+	// client of the oauth2-generic, sharepoint-online and
+	// sharepoint-online-app types (the last with a certificate it trusts).
 	OAuth *oauthprovider.Provider
+	// appKey and appCert are that certificate and its private key (PEM).
+	appKey, appCert []byte
 	// Calls records every AWS operation each function makes.
 	Calls Calls
 	// Engine runs the template's state machines (Step Functions API at SFNURL).
@@ -174,6 +177,12 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		return nil, fmt.Errorf("runtime: OAuth provider: %w", err)
 	}
 	rt.closers = append(rt.closers, func() { rt.OAuth.Close() })
+	if rt.appKey, rt.appCert, err = oauthprovider.GenerateCertificate("connmgr local app-only client", opts.Clock.Now(), 10*365*24*time.Hour, false); err != nil {
+		return nil, fmt.Errorf("runtime: OAuth client certificate: %w", err)
+	}
+	if err := rt.OAuth.TrustCertificate(rt.appCert); err != nil {
+		return nil, err
+	}
 	// The bus's address is part of every function's configuration, but its
 	// rules need the functions registered: listen now, serve once built.
 	busLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -245,7 +254,8 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
 	// Every tenant that gets a token has the local provider as its
-	// oauth2-generic client, so the whole OAuth flow works on one machine.
+	// oauth2-generic and SharePoint clients, so the whole OAuth flow works
+	// on one machine.
 	rt.Tokens.OnMint = func(c devauth.Claims) {
 		if tid, _ := c["tid"].(string); tid != "" {
 			if err := rt.RegisterOAuthClient(context.Background(), tid); err != nil {
@@ -319,18 +329,35 @@ func (rt *Runtime) startStepFunctions(clk *clock.Clock, wrap func(asl.Invoker) a
 // StateMachineARN is the local ARN of the template's state machine id.
 func (rt *Runtime) StateMachineARN(id string) string { return rt.stateMachines[id] }
 
-// RegisterOAuthClient makes the local OAuth provider tenant's client of the
-// oauth2-generic type (no change when one is registered).
+// RegisterOAuthClient makes the local OAuth provider the tenant's client
+// of the oauth2-generic, sharepoint-online and sharepoint-online-app types
+// (no change to a type that has a registration). It stands in for the
+// Microsoft identity platform through the registrations' endpoint
+// overrides, so they name no directory tenant; the app-only client
+// authenticates with the runtime's certificate.
 func (rt *Runtime) RegisterOAuthClient(ctx context.Context, tenant string) error {
 	admin := identity.Caller{Tenant: tenant, User: "connmgr-local", TenantAdmin: true}
-	_, err := rt.clients.Put(ctx, admin, "oauth2-generic", oauth.ClientInput{
-		ClientID: rt.OAuth.ClientID(), ClientSecret: secret.New(rt.OAuth.ClientSecret()),
-		AuthorizeURL: rt.OAuth.AuthorizeURL(), TokenURL: rt.OAuth.TokenURL(), Scopes: []string{"openid", "offline_access"},
-	}, 0)
-	if apperr.Is(err, apperr.Conflict) {
-		return nil
+	regs := []struct {
+		typ string
+		in  oauth.ClientInput
+	}{
+		{"oauth2-generic", oauth.ClientInput{ClientID: rt.OAuth.ClientID(), ClientSecret: secret.New(rt.OAuth.ClientSecret()),
+			AuthorizeURL: rt.OAuth.AuthorizeURL(), TokenURL: rt.OAuth.TokenURL(), Scopes: []string{"openid", "offline_access"}}},
+		{"sharepoint-online", oauth.ClientInput{ClientID: rt.OAuth.ClientID(), ClientSecret: secret.New(rt.OAuth.ClientSecret()),
+			AuthorizeURL: rt.OAuth.AuthorizeURL(), TokenURL: rt.OAuth.TokenURL()}},
+		{"sharepoint-online-app", oauth.ClientInput{ClientID: rt.OAuth.ClientID(), ClientCertificate: string(rt.appCert),
+			ClientPrivateKey: secret.New(string(rt.appKey)), TokenURL: rt.OAuth.TokenURL()}},
 	}
-	return err
+	for _, r := range regs {
+		_, err := rt.clients.Get(ctx, admin, r.typ)
+		if apperr.Is(err, apperr.NotFound) {
+			_, err = rt.clients.Put(ctx, admin, r.typ, r.in, 0)
+		}
+		if err != nil && !apperr.Is(err, apperr.Conflict) {
+			return fmt.Errorf("runtime: register the local %s client: %w", r.typ, err)
+		}
+	}
+	return nil
 }
 
 // httpFunctions are the template's functions with HttpApi routes, and the

@@ -33,9 +33,47 @@ func (m AuthMethod) IsOAuth() bool { return m == AuthOAuth2Code || m == AuthOAut
 
 // OAuthEndpoints are a provider's defaults; a tenant's client registration may override them.
 type OAuthEndpoints struct {
+	// AuthorizeURL and TokenURL may hold DirectoryTenantPlaceholder: the
+	// tenant's registration names the directory (its directoryTenant).
 	AuthorizeURL string   `json:"authorizeUrl,omitempty"`
 	TokenURL     string   `json:"tokenUrl,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"`
+	// ClientAuth is how the tenant's registered client authenticates at
+	// the token endpoint: ClientAuthSecret (the default) or
+	// ClientAuthPrivateKeyJWT.
+	ClientAuth ClientAuth `json:"clientAuth,omitempty"`
+	// ResourceSetting names the setting whose origin is the resource the
+	// tokens are for (Microsoft identity platform): the scope
+	// "<origin>/.default" is requested before Scopes.
+	ResourceSetting string `json:"resourceSetting,omitempty"`
+}
+
+// ClientAuth is how an OAuth client authenticates at the token endpoint.
+type ClientAuth string
+
+const (
+	// ClientAuthSecret: a client secret (client_secret_post or _basic).
+	ClientAuthSecret ClientAuth = "clientSecret"
+	// ClientAuthPrivateKeyJWT: a JWT signed with the private key of a
+	// certificate registered at the provider (RFC 7523, private_key_jwt).
+	ClientAuthPrivateKeyJWT ClientAuth = "privateKeyJwt"
+)
+
+// DirectoryTenantPlaceholder in a type's default endpoints is replaced by
+// the directory tenant (a GUID or a verified domain) of the tenant's
+// registration.
+const DirectoryTenantPlaceholder = "{directoryTenant}"
+
+// NeedsDirectoryTenant reports whether the default endpoints name the
+// directory tenant of the registration.
+func (o *OAuthEndpoints) NeedsDirectoryTenant() bool {
+	return o != nil && (strings.Contains(o.AuthorizeURL, DirectoryTenantPlaceholder) || strings.Contains(o.TokenURL, DirectoryTenantPlaceholder))
+}
+
+// UsesCertificate reports whether the registered client authenticates with
+// a certificate's private key rather than a client secret.
+func (o *OAuthEndpoints) UsesCertificate() bool {
+	return o != nil && o.ClientAuth == ClientAuthPrivateKeyJWT
 }
 
 // Type is one entry of the catalogue.
@@ -52,6 +90,13 @@ type Type struct {
 	// sent to; BaseURL is used instead when the type has a fixed host.
 	BaseURLSetting string `json:"-"`
 	BaseURL        string `json:"-"`
+	// BaseURLOrigin: requests go to the origin of BaseURLSetting's value,
+	// not to the URL itself (a SharePoint site URL names the host of the
+	// whole tenant's SharePoint; paths are from its root).
+	BaseURLOrigin bool `json:"-"`
+	// SharePointSiteSetting names the setting that must be a SharePoint
+	// Online site URL, https://<name>.sharepoint.com/... (CheckSettings).
+	SharePointSiteSetting string `json:"-"`
 
 	settings, credentials *jsonschema.Schema
 	secretFields          []string
@@ -68,7 +113,12 @@ const (
 	scopesSchema   = `{"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 256}, "maxItems": 50}`
 	secretString   = `{"type": "string", "minLength": 1, "maxLength": 4096, "writeOnly": true}`
 	usernameSchema = `{"type": "string", "minLength": 1, "maxLength": 256, "writeOnly": true}`
+	siteURLSchema  = `{"type": "string", "format": "uri", "pattern": "^https?://[^/?#]+", "maxLength": 2048, "description": "A SharePoint Online site, https://<name>.sharepoint.com/sites/<site>: its host is the resource the tokens are for, and requests go to it."}`
 )
+
+// microsoftAuthority is the Microsoft identity platform (v2.0 endpoints)
+// of one directory: tenant-specific, as SharePoint Online needs.
+const microsoftAuthority = "https://login.microsoftonline.com/" + DirectoryTenantPlaceholder + "/oauth2/v2.0"
 
 func object(required []string, props map[string]string) json.RawMessage {
 	var b bytes.Buffer
@@ -118,11 +168,31 @@ var builtinTypes = []*Type{
 	},
 	{
 		ID: "sharepoint-online", Name: "SharePoint Online",
-		Description:    "A SharePoint Online site, list or site collection, with a username and password.",
-		AuthMethod:     AuthBasic,
-		Settings:       object([]string{"siteUrl"}, map[string]string{"siteUrl": urlSchema, "passwordExpiresAt": expirySchema, "testPath": pathSchema}),
-		Credentials:    object([]string{"username", "password"}, map[string]string{"username": usernameSchema, "password": secretString}),
-		BaseURLSetting: "siteUrl",
+		Description: "SharePoint Online sites of one Microsoft 365 tenant, as the user who authorizes the connection: delegated OAuth 2 permissions " +
+			"(authorization code with PKCE) from the Microsoft identity platform of the directory the tenant's registration names. " +
+			"Tokens are for https://<name>.sharepoint.com/.default, the host of siteUrl; requests go to that host.",
+		AuthMethod:  AuthOAuth2Code,
+		Settings:    object([]string{"siteUrl"}, map[string]string{"siteUrl": siteURLSchema, "testPath": pathSchema}),
+		Credentials: object(nil, map[string]string{}),
+		OAuth: &OAuthEndpoints{
+			AuthorizeURL: microsoftAuthority + "/authorize", TokenURL: microsoftAuthority + "/token",
+			Scopes: []string{"offline_access"}, ResourceSetting: "siteUrl",
+		},
+		BaseURLSetting: "siteUrl", BaseURLOrigin: true, SharePointSiteSetting: "siteUrl",
+	},
+	{
+		ID: "sharepoint-online-app", Name: "SharePoint Online (app-only)",
+		Description: "SharePoint Online sites of one Microsoft 365 tenant, as the tenant's registered application: application permissions " +
+			"(client credentials grant) with a certificate, from the Microsoft identity platform of the directory the tenant's registration names. " +
+			"Tokens are for https://<name>.sharepoint.com/.default, the host of siteUrl; requests go to that host.",
+		AuthMethod:  AuthOAuth2Client,
+		Settings:    object([]string{"siteUrl"}, map[string]string{"siteUrl": siteURLSchema, "testPath": pathSchema}),
+		Credentials: object(nil, map[string]string{}),
+		OAuth: &OAuthEndpoints{
+			AuthorizeURL: microsoftAuthority + "/authorize", TokenURL: microsoftAuthority + "/token",
+			ClientAuth: ClientAuthPrivateKeyJWT, ResourceSetting: "siteUrl",
+		},
+		BaseURLSetting: "siteUrl", BaseURLOrigin: true, SharePointSiteSetting: "siteUrl",
 	},
 	{
 		ID: "oauth2-generic", Name: "OAuth 2 (generic)",

@@ -1,6 +1,7 @@
 package connection
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -8,14 +9,29 @@ import (
 )
 
 func TestCatalogue(t *testing.T) {
-	want := []string{"http-basic", "http-api-key", "sharepoint-online", "oauth2-generic", "oauth2-client-credentials", "microsoft-graph", "salesforce"}
+	want := []string{"http-basic", "http-api-key", "sharepoint-online", "sharepoint-online-app", "oauth2-generic", "oauth2-client-credentials", "microsoft-graph", "salesforce"}
+	var got []string
+	for _, typ := range Types() {
+		got = append(got, typ.ID)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("catalogue %v, want %v", got, want)
+	}
 	for _, id := range want {
 		typ, err := Lookup(id, "type")
 		if err != nil {
 			t.Fatalf("Lookup(%s): %v", id, err)
 		}
-		if typ.AuthMethod.IsOAuth() != (typ.ID == "oauth2-generic" || typ.ID == "oauth2-client-credentials" || typ.ID == "microsoft-graph" || typ.ID == "salesforce") {
+		if typ.AuthMethod.IsOAuth() != (typ.ID != "http-basic" && typ.ID != "http-api-key") {
 			t.Errorf("%s: auth method %s", id, typ.AuthMethod)
+		}
+		// A certificate signs client credentials requests only: the
+		// refresh of a code grant would need it too (not implemented).
+		if typ.OAuth.UsesCertificate() && typ.AuthMethod != AuthOAuth2Client {
+			t.Errorf("%s: certificate client authentication with %s", id, typ.AuthMethod)
+		}
+		if s := typ.OAuth; s != nil && s.ResourceSetting != "" && !slices.Contains(typ.DestinationSettings(), s.ResourceSetting) {
+			t.Errorf("%s: the resource setting %s is not a destination", id, s.ResourceSetting)
 		}
 	}
 	if _, err := Lookup("ftp", "type"); !apperr.Is(err, apperr.Invalid) {
@@ -79,5 +95,69 @@ func TestCredentialErrorsNeverEchoValues(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "CANARY") || strings.Contains(err.Error(), "5007") || strings.Contains(err.Error(), "4096") {
 		t.Errorf("error reveals the value or its length: %v", err)
+	}
+}
+
+// TestSharePointTypes: where a SharePoint connection's tokens come from,
+// what they are for, and where requests go.
+func TestSharePointTypes(t *testing.T) {
+	for _, id := range []string{"sharepoint-online", "sharepoint-online-app"} {
+		typ, _ := Lookup(id, "type")
+		if !typ.OAuth.NeedsDirectoryTenant() || typ.OAuth.TokenURL != "https://login.microsoftonline.com/{directoryTenant}/oauth2/v2.0/token" ||
+			typ.OAuth.AuthorizeURL != "https://login.microsoftonline.com/{directoryTenant}/oauth2/v2.0/authorize" {
+			t.Errorf("%s: endpoints %+v", id, typ.OAuth)
+		}
+		if len(typ.SecretFields()) != 0 {
+			t.Errorf("%s: credentials %v on the connection", id, typ.SecretFields())
+		}
+		settings := map[string]any{"siteUrl": "https://Contoso.sharepoint.com:443/sites/hr/payroll"}
+		if got, ok := typ.ResourceScope(settings); !ok || got != "https://contoso.sharepoint.com/.default" {
+			t.Errorf("%s: resource scope %q %v", id, got, ok)
+		}
+		if got := typ.RequestBaseURL(settings); got != "https://contoso.sharepoint.com" {
+			t.Errorf("%s: base URL %q", id, got)
+		}
+		c := Connection{Type: id, Settings: settings, TokenEndpoint: "https://login.microsoftonline.com:443"}
+		if got := c.Destinations(); strings.Join(got, " ") != "https://contoso.sharepoint.com:443 https://login.microsoftonline.com:443" {
+			t.Errorf("%s: destinations %v", id, got)
+		}
+	}
+	app, _ := Lookup("sharepoint-online-app", "type")
+	if !app.OAuth.UsesCertificate() || len(app.OAuth.Scopes) != 0 {
+		t.Errorf("app-only: %+v", app.OAuth)
+	}
+	delegated, _ := Lookup("sharepoint-online", "type")
+	if delegated.OAuth.UsesCertificate() || strings.Join(delegated.OAuth.Scopes, " ") != "offline_access" {
+		t.Errorf("delegated: %+v", delegated.OAuth)
+	}
+	basic, _ := Lookup("http-basic", "type")
+	if got := basic.RequestBaseURL(map[string]any{"baseUrl": "https://api.example.com/v1"}); got != "https://api.example.com/v1" {
+		t.Errorf("http-basic base URL %q", got)
+	}
+	if _, ok := basic.ResourceScope(map[string]any{"baseUrl": "https://api.example.com/v1"}); ok {
+		t.Error("http-basic has a resource scope")
+	}
+	graph, _ := Lookup("microsoft-graph", "type")
+	if got := graph.RequestBaseURL(nil); got != "https://graph.microsoft.com" {
+		t.Errorf("graph base URL %q", got)
+	}
+}
+
+func TestCanonicalDirectoryTenant(t *testing.T) {
+	for in, want := range map[string]string{
+		"72F988BF-86F1-41AF-91AB-2D7CD011DB47": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+		" contoso.onmicrosoft.com ":            "contoso.onmicrosoft.com",
+		"contoso.com":                          "contoso.com",
+	} {
+		if got, err := CanonicalDirectoryTenant("directoryTenant", in); err != nil || got != want {
+			t.Errorf("%q: %q %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "common", "organizations", "consumers", "contoso", "72f988bf-86f1-41af-91ab", "contoso.onmicrosoft.com/oauth2",
+		"../evil.example.com", "contoso.onmicrosoft.com?x", "a b.com", "evil.example.com#", "xn--.com.", strings.Repeat("a.", 130) + "com"} {
+		_, err := CanonicalDirectoryTenant("directoryTenant", in)
+		if e := apperr.As(err); e.Field != "directoryTenant" || e.Code != "invalid_directory_tenant" {
+			t.Errorf("%q accepted: %v", in, err)
+		}
 	}
 }

@@ -76,6 +76,26 @@ func (c *Connection) Destinations() []string {
 	return out
 }
 
+// RequestBaseURL is the URL the connection's requests are joined to and
+// the only origin its credential is sent to: the type's fixed host, or the
+// value of its base URL setting (its origin alone for BaseURLOrigin
+// types). "" when the setting is missing.
+func (t *Type) RequestBaseURL(settings map[string]any) string {
+	if t.BaseURL != "" {
+		return t.BaseURL
+	}
+	if t.BaseURLSetting == "" {
+		return ""
+	}
+	s, _ := settings[t.BaseURLSetting].(string)
+	if t.BaseURLOrigin {
+		if o, ok := originURL(s); ok {
+			return o
+		}
+	}
+	return s
+}
+
 // Binding is the identity the connection's secret version v is sealed to:
 // tenant, connection, version and destinations.
 func (c *Connection) Binding(v int64) vault.Binding {

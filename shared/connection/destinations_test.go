@@ -55,7 +55,7 @@ func TestDestinations(t *testing.T) {
 
 func TestDestinationSettings(t *testing.T) {
 	want := map[string][]string{
-		"http-basic": {"baseUrl"}, "http-api-key": {"baseUrl"}, "sharepoint-online": {"siteUrl"},
+		"http-basic": {"baseUrl"}, "http-api-key": {"baseUrl"}, "sharepoint-online": {"siteUrl"}, "sharepoint-online-app": {"siteUrl"},
 		"oauth2-generic": {"baseUrl", "testUrl"}, "oauth2-client-credentials": {"baseUrl", "testUrl"},
 		"microsoft-graph": nil, "salesforce": {"instanceUrl"},
 	}

@@ -19,7 +19,9 @@ import (
 //     absolute http(s) URL with a host, no user info and no fragment;
 //     https unless the deployment's policy allows http;
 //   - format "date-time" (passwordExpiresAt, ...): ValidTimestamp;
-//   - pathSchema (testPath): no dot segment (HasDotSegment).
+//   - pathSchema (testPath): no dot segment (HasDotSegment);
+//   - a type's SharePointSiteSetting (siteUrl): an https URL on
+//     <name>.sharepoint.com, even where the policy allows http.
 
 // SettingsPolicy is what a deployment allows in settings beyond the rules
 // every deployment applies. The zero value is the strictest.
@@ -48,6 +50,9 @@ func (t *Type) CheckSettings(settings map[string]any, p SettingsPolicy) error {
 		switch kinds[name] {
 		case kindURL:
 			err = checkURL(field, v, p)
+			if err == nil && name == t.SharePointSiteSetting {
+				err = checkSharePointSite(field, v)
+			}
 		case kindTimestamp:
 			_, err = ValidTimestamp(field, v)
 		case kindPath:

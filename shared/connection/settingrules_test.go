@@ -12,6 +12,7 @@ import (
 func TestCheckSettings(t *testing.T) {
 	basic, _ := Lookup("http-basic", "type")
 	sharepoint, _ := Lookup("sharepoint-online", "type")
+	sharepointApp, _ := Lookup("sharepoint-online-app", "type")
 	generic, _ := Lookup("oauth2-generic", "type")
 	salesforce, _ := Lookup("salesforce", "type")
 	public, local := SettingsPolicy{}, SettingsPolicy{AllowHTTP: true}
@@ -44,7 +45,7 @@ func TestCheckSettings(t *testing.T) {
 		{"expiry at the epoch", basic, map[string]any{"baseUrl": "https://a.example.com", "passwordExpiresAt": "1970-01-01T00:00:00Z"}, public, "settings.passwordExpiresAt", "out_of_range"},
 		{"expiry at the zero time", basic, map[string]any{"baseUrl": "https://a.example.com", "passwordExpiresAt": "0001-01-01T00:00:00Z"}, public, "settings.passwordExpiresAt", "out_of_range"},
 		{"expiry before 2000", basic, map[string]any{"baseUrl": "https://a.example.com", "passwordExpiresAt": "1999-12-31T23:59:59Z"}, public, "settings.passwordExpiresAt", "out_of_range"},
-		{"expiry before 2000 in UTC", sharepoint, map[string]any{"siteUrl": "https://a.example.com", "passwordExpiresAt": "2000-01-01T00:30:00+01:00"}, public, "settings.passwordExpiresAt", "out_of_range"},
+		{"expiry before 2000 in UTC", basic, map[string]any{"baseUrl": "https://a.example.com", "passwordExpiresAt": "2000-01-01T00:30:00+01:00"}, public, "settings.passwordExpiresAt", "out_of_range"},
 		{"expiry after 9999 in UTC", basic, map[string]any{"baseUrl": "https://a.example.com", "passwordExpiresAt": "9999-12-31T23:59:59-01:00"}, public, "settings.passwordExpiresAt", "out_of_range"},
 		{"expiry not RFC 3339", basic, map[string]any{"baseUrl": "https://a.example.com", "passwordExpiresAt": "tomorrow"}, public, "settings.passwordExpiresAt", "invalid_format"},
 		{"test path", basic, map[string]any{"baseUrl": "https://a.example.com", "testPath": "/me/.well-known/x..y"}, public, "", ""},
@@ -53,7 +54,19 @@ func TestCheckSettings(t *testing.T) {
 		{"test path with %2e%2e", basic, map[string]any{"baseUrl": "https://a.example.com", "testPath": "/a/%2e%2e/admin"}, public, "settings.testPath", "invalid_path"},
 		{"test path with %2E.", basic, map[string]any{"baseUrl": "https://a.example.com", "testPath": "/%2E./admin"}, public, "settings.testPath", "invalid_path"},
 		{"test path with .%2e at the end", basic, map[string]any{"baseUrl": "https://a.example.com", "testPath": "/a/.%2e"}, public, "settings.testPath", "invalid_path"},
-		{"test path with %2e alone", sharepoint, map[string]any{"siteUrl": "https://a.example.com", "testPath": "/a/%2e/b"}, public, "settings.testPath", "invalid_path"},
+		{"test path with %2e alone", sharepoint, map[string]any{"siteUrl": "https://contoso.sharepoint.com", "testPath": "/a/%2e/b"}, public, "settings.testPath", "invalid_path"},
+		{"SharePoint site", sharepoint, map[string]any{"siteUrl": "https://contoso.sharepoint.com/sites/hr/payroll"}, public, "", ""},
+		{"SharePoint root site, upper case, port 443", sharepoint, map[string]any{"siteUrl": "https://Contoso-My.SharePoint.com:443"}, public, "", ""},
+		{"SharePoint app-only site", sharepointApp, map[string]any{"siteUrl": "https://contoso.sharepoint.com/sites/hr", "testPath": "/sites/hr/_api/web"}, public, "", ""},
+		{"site on another host", sharepoint, map[string]any{"siteUrl": "https://a.example.com/sites/hr"}, public, "settings.siteUrl", "invalid_sharepoint_site"},
+		{"site on a look-alike host", sharepointApp, map[string]any{"siteUrl": "https://contoso.sharepoint.com.example.com/sites/hr"}, public, "settings.siteUrl", "invalid_sharepoint_site"},
+		{"site two labels deep", sharepoint, map[string]any{"siteUrl": "https://a.contoso.sharepoint.com/sites/hr"}, public, "settings.siteUrl", "invalid_sharepoint_site"},
+		{"site on sharepoint.com itself", sharepoint, map[string]any{"siteUrl": "https://sharepoint.com/sites/hr"}, public, "settings.siteUrl", "invalid_sharepoint_site"},
+		{"site on another port", sharepoint, map[string]any{"siteUrl": "https://contoso.sharepoint.com:8443/sites/hr"}, public, "settings.siteUrl", "invalid_sharepoint_site"},
+		{"site with a query", sharepoint, map[string]any{"siteUrl": "https://contoso.sharepoint.com/sites/hr?x=1"}, public, "settings.siteUrl", "invalid_sharepoint_site"},
+		{"http site even with local networks", sharepointApp, map[string]any{"siteUrl": "http://contoso.sharepoint.com/sites/hr"}, local, "settings.siteUrl", "invalid_sharepoint_site"},
+		{"loopback site", sharepoint, map[string]any{"siteUrl": "http://127.0.0.1:8080/sites/hr"}, local, "settings.siteUrl", "invalid_sharepoint_site"},
+		{"password expiry on SharePoint", sharepoint, map[string]any{"siteUrl": "https://contoso.sharepoint.com", "passwordExpiresAt": "2027-03-01T00:00:00Z"}, public, "settings.passwordExpiresAt", "unknown_field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,7 +7,9 @@
 // Who calls what:
 //
 //   - Registry: the tenant administrator's OAuth client registration
-//     endpoints (seals the client secret; never returns it).
+//     endpoints (seals the client secret, or a certificate and its private
+//     key, and never returns them; names the directory tenant of the
+//     Microsoft identity platform types).
 //   - Authorizer.Begin / BeginFor: POST /connections/{id}/authorize and the
 //     creation of an OAuth connection; returns the authorize URL. Needs
 //     kms:GenerateDataKey only (it seals the PKCE verifier).
@@ -18,14 +20,17 @@
 //     op completeAuthorization), which the public callback route invokes;
 //     the internet-facing function itself decrypts nothing.
 //   - Provider.Refresh / ClientCredentials: the resolver, under its refresh
-//     lease.
+//     lease. ClientCredentials authenticates with the client secret or, for
+//     a certificate type (sharepoint-online-app), with a fresh RFC 7523
+//     client assertion signed by the certificate's private key.
 //   - NewHTTPClient: the only client that should talk to token endpoints:
 //     a timeout, no redirects, public addresses only (checked after DNS).
 //
-// What it must never do: put a token, code, verifier or client secret in an
-// error, a log line or any JSON but the sealed plaintext. Provider error
-// descriptions and bodies are dropped (providers echo request values in
-// them); only the RFC 6749 error code and the HTTP status are kept. Types
-// that hold secrets (TokenSet, Provider) redact themselves in fmt, slog and
+// What it must never do: put a token, code, verifier, client secret, private
+// key or client assertion in an error, a log line or any JSON but the
+// sealed plaintext. Provider error descriptions and bodies are dropped
+// (providers echo request values in them); only the RFC 6749 error code
+// and the HTTP status are kept. Types that hold secrets (TokenSet,
+// Provider, the client certificate) redact themselves in fmt, slog and
 // encoding/json.
 package oauth

@@ -51,7 +51,9 @@ const (
 
 // Provider is the OAuth client of one tenant for one connection type: the
 // type's endpoints and scopes overridden by the tenant's registration. It
-// holds the client secret as a secret.String (redacted in every output).
+// holds the client secret as a secret.String, or the client certificate's
+// private key (types whose client authenticates with a certificate);
+// both are redacted in every output.
 type Provider struct {
 	Type         string
 	Grant        connection.AuthMethod
@@ -60,7 +62,9 @@ type Provider struct {
 	TokenURL     string
 	Scopes       []string
 	AuthStyle    string
+	typ          *connection.Type
 	secret       secret.String
+	cert         *clientCertificate
 	http         *http.Client
 	now          func() time.Time
 }
@@ -78,12 +82,14 @@ var ErrNotConfigured = apperr.E(apperr.Invalid, "oauth_client_missing", "no OAut
 
 // NewProvider merges the type's defaults with the registration. reg may be
 // nil when the type's defaults suffice (they never do for the client ID);
-// clientSecret may be nil for building authorize URLs only.
+// clientSecret (the registration's opened secret: the client secret, or
+// the certificate and private key of a certificate type) may be nil for
+// building authorize URLs only.
 func NewProvider(typ *connection.Type, reg *store.OAuthClient, clientSecret []byte, opts ProviderOptions) (*Provider, error) {
 	if !typ.AuthMethod.IsOAuth() {
 		return nil, apperr.InvalidField("type", "not_oauth", "connection type %s does not use OAuth", typ.ID)
 	}
-	p := &Provider{Type: typ.ID, Grant: typ.AuthMethod, AuthStyle: AuthStyleParams, http: opts.HTTPClient, now: opts.Now}
+	p := &Provider{Type: typ.ID, Grant: typ.AuthMethod, AuthStyle: AuthStyleParams, typ: typ, http: opts.HTTPClient, now: opts.Now}
 	if p.http == nil {
 		p.http = NewHTTPClient(HTTPOptions{})
 	}
@@ -104,16 +110,46 @@ func NewProvider(typ *connection.Type, reg *store.OAuthClient, clientSecret []by
 	if reg.AuthStyle != "" {
 		p.AuthStyle = reg.AuthStyle
 	}
-	if p.ClientID == "" || p.TokenURL == "" || (p.Grant == connection.AuthOAuth2Code && p.AuthorizeURL == "") {
+	// An endpoint still naming connection.DirectoryTenantPlaceholder: the
+	// registration names no directory tenant.
+	unusable := func(u string) bool { return u == "" || strings.Contains(u, connection.DirectoryTenantPlaceholder) }
+	if p.ClientID == "" || unusable(p.TokenURL) || (p.Grant == connection.AuthOAuth2Code && unusable(p.AuthorizeURL)) {
 		return nil, ErrNotConfigured
+	}
+	if typ.OAuth.UsesCertificate() {
+		if clientSecret != nil {
+			cert, err := decodeClientCertificate(clientSecret)
+			if err != nil {
+				return nil, fmt.Errorf("oauth.NewProvider %s: %w", typ.ID, err)
+			}
+			p.cert = cert
+		}
+		return p, nil
 	}
 	p.secret = secret.New(string(clientSecret))
 	return p, nil
 }
 
+// hasCredential reports whether the provider can authenticate at the
+// token endpoint (it was built with the registration's secret).
+func (p *Provider) hasCredential() bool { return !p.secret.IsZero() || p.cert != nil }
+
 // ScopesFor is the scope list for a connection: its own "scopes" setting
-// when it has one, else the provider's.
+// when it has one, else the provider's; for a type whose tokens are for
+// the resource a setting names (SharePoint), the resource's ".default"
+// scope first, then the provider's (offline_access).
 func (p *Provider) ScopesFor(settings map[string]any) []string {
+	if p.typ != nil {
+		if res, ok := p.typ.ResourceScope(settings); ok {
+			out := []string{res}
+			for _, s := range p.Scopes {
+				if !slices.Contains(out, s) {
+					out = append(out, s)
+				}
+			}
+			return out
+		}
+	}
 	if raw, ok := settings["scopes"].([]any); ok && len(raw) > 0 {
 		out := make([]string, 0, len(raw))
 		for _, v := range raw {
@@ -153,7 +189,7 @@ func (p *Provider) AuthCodeURL(state, verifier, redirectURI string, scopes []str
 // the PKCE verifier and sending the exact redirect URI of the request.
 func (p *Provider) Exchange(ctx context.Context, code, verifier, redirectURI string) (*TokenSet, error) {
 	if p.secret.IsZero() {
-		return nil, errors.New("oauth.Exchange: provider built without the client secret")
+		return nil, errors.New("oauth.Exchange: provider built without the client secret (a certificate signs client credentials requests only)")
 	}
 	tok, err := p.config(redirectURI, nil).Exchange(p.ctx(ctx), code, oauth2.VerifierOption(verifier))
 	if err != nil {
@@ -167,7 +203,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, redirectURI str
 // when it expires, unless the response says anew (refresh_token_expires_in).
 func (p *Provider) Refresh(ctx context.Context, prev *TokenSet, scopes []string) (*TokenSet, error) {
 	if p.secret.IsZero() {
-		return nil, errors.New("oauth.Refresh: provider built without the client secret")
+		return nil, errors.New("oauth.Refresh: provider built without the client secret (a certificate signs client credentials requests only)")
 	}
 	if prev == nil || prev.RefreshToken() == "" {
 		return nil, fmt.Errorf("oauth.Refresh %s: %w", p.Type, &Error{Code: "no_refresh_token", Rejected: true})
@@ -181,9 +217,12 @@ func (p *Provider) Refresh(ctx context.Context, prev *TokenSet, scopes []string)
 	return p.tokenSet(tok, prev), nil
 }
 
-// ClientCredentials runs the client credentials grant.
+// ClientCredentials runs the client credentials grant, the client
+// authenticating with its secret or, for a certificate type, with a fresh
+// client assertion signed by the certificate's private key (aud = the
+// token endpoint).
 func (p *Provider) ClientCredentials(ctx context.Context, scopes []string) (*TokenSet, error) {
-	if p.secret.IsZero() {
+	if !p.hasCredential() {
 		return nil, errors.New("oauth.ClientCredentials: provider built without the client secret")
 	}
 	style := oauth2.AuthStyleInParams
@@ -191,6 +230,15 @@ func (p *Provider) ClientCredentials(ctx context.Context, scopes []string) (*Tok
 		style = oauth2.AuthStyleInHeader
 	}
 	cc := &clientcredentials.Config{ClientID: p.ClientID, ClientSecret: p.secret.Reveal(), TokenURL: p.TokenURL, Scopes: scopes, AuthStyle: style}
+	if p.cert != nil {
+		assertion, err := p.cert.assertion(p.ClientID, p.TokenURL, p.now())
+		if err != nil {
+			return nil, fmt.Errorf("oauth.ClientCredentials %s: %w", p.Type, err)
+		}
+		// client_id goes in the form too; no client_secret.
+		cc.ClientSecret, cc.AuthStyle = "", oauth2.AuthStyleInParams
+		cc.EndpointParams = url.Values{"client_assertion_type": {ClientAssertionType}, "client_assertion": {assertion}}
+	}
 	tok, err := cc.Token(p.ctx(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("oauth.ClientCredentials %s: %w", p.Type, providerError(err))
@@ -264,6 +312,9 @@ func refreshLifetime(v any) (time.Duration, bool) {
 }
 
 func (p Provider) describe() string {
+	if p.cert != nil {
+		return fmt.Sprintf("oauth.Provider{type:%s clientId:%s tokenUrl:%s clientCertificate:%s privateKey:%s}", p.Type, p.ClientID, p.TokenURL, p.cert.thumbprint(), secret.Redacted)
+	}
 	return fmt.Sprintf("oauth.Provider{type:%s clientId:%s tokenUrl:%s clientSecret:%s}", p.Type, p.ClientID, p.TokenURL, present(p.secret))
 }
 

@@ -81,10 +81,29 @@ func NewRegistry(st ClientStore, sealer Sealer, opts RegistryOptions) *Registry 
 // described the secret replaced); "" clears it. A date sent must be in the
 // future, unless it is the registered date of an unchanged secret (a view
 // sent back as read).
+//
+// DirectoryTenant is the Microsoft Entra ID directory (GUID or verified
+// domain) of the types whose default endpoints name one (SharePoint): it
+// belongs to the registration, not to each connection, because the
+// application is registered in the tenant's one directory and the client
+// secret or certificate goes to that directory's token endpoint; a
+// connection's owner must not be able to point the tenant's client at
+// another directory. Required unless authorizeUrl and tokenUrl override
+// the defaults in use (the local provider); refused for other types.
+//
+// ClientCertificate (PEM, public) and ClientPrivateKey (PEM, PKCS #8 or
+// PKCS #1 RSA, write-only like ClientSecret) replace the client secret of
+// the types whose client authenticates with a certificate
+// (private_key_jwt: sharepoint-online-app): both on creation, both or
+// neither on an update; the key must be the certificate's, and the
+// certificate's notAfter becomes clientSecretExpiresAt.
 type ClientInput struct {
 	ClientID              string        `json:"clientId"`
 	ClientSecret          secret.String `json:"clientSecret,omitempty"`
 	ClientSecretExpiresAt *string       `json:"clientSecretExpiresAt,omitempty"`
+	ClientCertificate     string        `json:"clientCertificate,omitempty"`
+	ClientPrivateKey      secret.String `json:"clientPrivateKey,omitempty"`
+	DirectoryTenant       string        `json:"directoryTenant,omitempty"`
 	AuthorizeURL          string        `json:"authorizeUrl,omitempty"`
 	TokenURL              string        `json:"tokenUrl,omitempty"`
 	Scopes                []string      `json:"scopes,omitempty"`
@@ -97,15 +116,20 @@ type ClientView struct {
 	Type         string `json:"type"`
 	ClientID     string `json:"clientId"`
 	ClientSecret bool   `json:"clientSecretSet"`
-	// ClientSecretExpiresAt is when the secret expires, if registered.
+	// ClientSecretExpiresAt is when the secret expires, if registered (a
+	// certificate's notAfter).
 	ClientSecretExpiresAt time.Time `json:"clientSecretExpiresAt,omitzero"`
-	AuthorizeURL          string    `json:"authorizeUrl,omitempty"`
-	TokenURL              string    `json:"tokenUrl,omitempty"`
-	Scopes                []string  `json:"scopes,omitempty"`
-	AuthStyle             string    `json:"authStyle"`
-	Version               int64     `json:"version"`
-	UpdatedAt             time.Time `json:"updatedAt"`
-	UpdatedBy             string    `json:"updatedBy"`
+	// ClientCertificateThumbprint is the hex SHA-1 thumbprint of the
+	// registered certificate (certificate types only).
+	ClientCertificateThumbprint string    `json:"clientCertificateThumbprint,omitempty"`
+	DirectoryTenant             string    `json:"directoryTenant,omitempty"`
+	AuthorizeURL                string    `json:"authorizeUrl,omitempty"`
+	TokenURL                    string    `json:"tokenUrl,omitempty"`
+	Scopes                      []string  `json:"scopes,omitempty"`
+	AuthStyle                   string    `json:"authStyle"`
+	Version                     int64     `json:"version"`
+	UpdatedAt                   time.Time `json:"updatedAt"`
+	UpdatedBy                   string    `json:"updatedBy"`
 }
 
 func viewOf(c *store.OAuthClient) *ClientView {
@@ -114,7 +138,7 @@ func viewOf(c *store.OAuthClient) *ClientView {
 		style = AuthStyleParams
 	}
 	return &ClientView{Type: c.Type, ClientID: c.ClientID, ClientSecret: !c.Secret.IsZero(), ClientSecretExpiresAt: c.SecretExpiresAt,
-		AuthorizeURL: c.AuthorizeURL, TokenURL: c.TokenURL, Scopes: c.Scopes, AuthStyle: style, Version: c.Version, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy}
+		ClientCertificateThumbprint: c.CertificateThumbprint, DirectoryTenant: c.DirectoryTenant, AuthorizeURL: c.AuthorizeURL, TokenURL: c.TokenURL, Scopes: c.Scopes, AuthStyle: style, Version: c.Version, UpdatedAt: c.UpdatedAt, UpdatedBy: c.UpdatedBy}
 }
 
 var errForbidden = apperr.E(apperr.Forbidden, "forbidden", "only tenant administrators manage OAuth clients")
@@ -185,10 +209,21 @@ func (r *Registry) Put(ctx context.Context, caller identity.Caller, typeID strin
 		return nil, err
 	}
 	now := r.now().UTC()
+	// The field that carries the secret of this type, for errors.
+	secretField := "clientSecret"
+	var cert *clientCertificate
+	if typ.OAuth.UsesCertificate() {
+		secretField = fieldPrivateKey
+		if in.ClientCertificate != "" {
+			if cert, err = parseClientCertificate(in.ClientCertificate, in.ClientPrivateKey.Reveal(), now); err != nil {
+				return nil, err
+			}
+		}
+	}
 	next := &store.OAuthClient{Tenant: caller.Tenant, Type: typ.ID, ClientID: in.ClientID, AuthorizeURL: in.AuthorizeURL,
-		TokenURL: in.TokenURL, Scopes: in.Scopes, AuthStyle: in.AuthStyle, SecretExpiresAt: exp, Version: ifMatch + 1,
-		UpdatedAt: now, UpdatedBy: caller.User}
-	newSecret := !in.ClientSecret.IsZero()
+		TokenURL: in.TokenURL, Scopes: in.Scopes, AuthStyle: in.AuthStyle, DirectoryTenant: in.DirectoryTenant, SecretExpiresAt: exp,
+		Version: ifMatch + 1, UpdatedAt: now, UpdatedBy: caller.User}
+	newSecret := !in.ClientSecret.IsZero() || cert != nil
 	var prev *store.OAuthClient
 	if ifMatch != 0 {
 		if prev, err = r.store.GetOAuthClient(ctx, caller.Tenant, typ.ID); err != nil {
@@ -197,11 +232,11 @@ func (r *Registry) Put(ctx context.Context, caller identity.Caller, typeID strin
 		if prev.Version != ifMatch {
 			return nil, apperr.E(apperr.PreconditionFailed, "version_mismatch", "the OAuth client was changed by someone else; read it again")
 		}
-		next.Secret, next.SecretVersion = prev.Secret, prev.SecretVersion
+		next.Secret, next.SecretVersion, next.CertificateThumbprint = prev.Secret, prev.SecretVersion, prev.CertificateThumbprint
 		if !newSecret && !slices.Equal(prev.Destinations(), next.Destinations()) {
 			// The client secret goes to the token endpoint: it never
 			// follows the registration to another host.
-			return nil, apperr.ConflictField("clientSecret", "credentials_required", "changing the endpoints' hosts needs the client secret in the same request")
+			return nil, apperr.ConflictField(secretField, "credentials_required", "changing the endpoints' hosts needs the %s in the same request", secretField)
 		}
 		if !expGiven {
 			next.SecretExpiresAt = prev.SecretExpiresAt
@@ -209,8 +244,14 @@ func (r *Registry) Put(ctx context.Context, caller identity.Caller, typeID strin
 				next.SecretExpiresAt = time.Time{} // it described the secret replaced
 			}
 		}
+	} else if !newSecret && typ.OAuth.UsesCertificate() {
+		return nil, apperr.InvalidField(fieldCertificate, "required", "clientCertificate and clientPrivateKey are required")
 	} else if !newSecret {
 		return nil, apperr.InvalidField("clientSecret", "required", "clientSecret is required")
+	}
+	if cert != nil {
+		// The certificate says when it expires.
+		next.SecretExpiresAt, next.CertificateThumbprint = cert.cert.NotAfter.UTC().Truncate(time.Second), cert.thumbprint()
 	}
 	if expGiven && !exp.IsZero() && !exp.After(now) && (prev == nil || newSecret || !exp.Equal(prev.SecretExpiresAt)) {
 		return nil, apperr.InvalidField("clientSecretExpiresAt", "invalid_value", "clientSecretExpiresAt must be in the future")
@@ -220,9 +261,16 @@ func (r *Registry) Put(ctx context.Context, caller identity.Caller, typeID strin
 	if prev != nil && !newSecret && next.SecretExpiresAt.Equal(prev.SecretExpiresAt) {
 		next.SecretNotice = prev.SecretNotice
 	}
-	if !in.ClientSecret.IsZero() {
+	if newSecret {
 		next.SecretVersion++
-		pt := []byte(in.ClientSecret.Reveal())
+		var pt []byte
+		if cert != nil {
+			if pt, err = cert.encode(); err != nil {
+				return nil, fmt.Errorf("oauth.Registry.Put %s: %w", typ.ID, err)
+			}
+		} else {
+			pt = []byte(in.ClientSecret.Reveal())
+		}
 		next.Secret, err = r.sealer.Seal(ctx, next.SecretBinding(), pt)
 		clear(pt)
 		if err != nil {
@@ -276,6 +324,12 @@ func (r *Registry) validate(typ *connection.Type, in *ClientInput) error {
 	if len(in.ClientSecret.Reveal()) > 4096 {
 		return apperr.InvalidField("clientSecret", "invalid_value", "clientSecret is at most 4096 characters")
 	}
+	if err := r.validateClientAuth(typ, in); err != nil {
+		return err
+	}
+	if err := r.validateDirectoryTenant(typ, in); err != nil {
+		return err
+	}
 	for _, f := range []struct {
 		name string
 		v    string
@@ -304,6 +358,61 @@ func (r *Registry) validate(typ *connection.Type, in *ClientInput) error {
 	case "", AuthStyleParams, AuthStyleHeader:
 	default:
 		return apperr.InvalidField("authStyle", "invalid_value", "authStyle is params or header")
+	}
+	return nil
+}
+
+// validateClientAuth checks that the client authenticates as the type
+// says: a client secret, or a certificate and its private key (both on
+// creation, both or neither later; Put parses them).
+func (r *Registry) validateClientAuth(typ *connection.Type, in *ClientInput) error {
+	if !typ.OAuth.UsesCertificate() {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{fieldCertificate, in.ClientCertificate != ""}, {fieldPrivateKey, !in.ClientPrivateKey.IsZero()}} {
+			if f.set {
+				return apperr.InvalidField(f.name, "not_applicable", "this connection type's client authenticates with a client secret; %s does not apply", f.name)
+			}
+		}
+		return nil
+	}
+	switch {
+	case !in.ClientSecret.IsZero():
+		return apperr.InvalidField("clientSecret", "not_applicable", "this connection type's client authenticates with a certificate: send clientCertificate and clientPrivateKey instead")
+	case in.ClientSecretExpiresAt != nil:
+		return apperr.InvalidField("clientSecretExpiresAt", "not_applicable", "the certificate's notAfter is the expiry date of this connection type's client; leave clientSecretExpiresAt out")
+	case in.AuthStyle == AuthStyleHeader:
+		return apperr.InvalidField("authStyle", "not_applicable", "a client assertion is sent in the form: authStyle header does not apply")
+	case in.ClientCertificate != "" && in.ClientPrivateKey.IsZero():
+		return apperr.InvalidField(fieldPrivateKey, "required", "clientPrivateKey is required with clientCertificate")
+	case in.ClientCertificate == "" && !in.ClientPrivateKey.IsZero():
+		return apperr.InvalidField(fieldCertificate, "required", "clientCertificate is required with clientPrivateKey")
+	}
+	return nil
+}
+
+// validateDirectoryTenant canonicalizes the directory tenant of a type
+// whose default endpoints name one; it is required unless every endpoint
+// in use is overridden.
+func (r *Registry) validateDirectoryTenant(typ *connection.Type, in *ClientInput) error {
+	if !typ.OAuth.NeedsDirectoryTenant() {
+		if in.DirectoryTenant != "" {
+			return apperr.InvalidField("directoryTenant", "not_applicable", "connection type %s does not name a directory tenant", typ.ID)
+		}
+		return nil
+	}
+	if in.DirectoryTenant != "" {
+		v, err := connection.CanonicalDirectoryTenant("directoryTenant", in.DirectoryTenant)
+		if err != nil {
+			return err
+		}
+		in.DirectoryTenant = v
+		return nil
+	}
+	overridden := in.TokenURL != "" && (typ.AuthMethod != connection.AuthOAuth2Code || in.AuthorizeURL != "")
+	if !overridden {
+		return apperr.InvalidField("directoryTenant", "required", "directoryTenant is required: the directory (tenant) ID or a verified domain of the Microsoft Entra ID directory the application is registered in")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/connmgr/connmgr/local/oauthprovider"
+	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
@@ -108,6 +109,42 @@ func TestCanariesNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	record("registry view", view)
+	// A certificate client (sharepoint-online-app): a key refused for not
+	// being the certificate's, the pair registered, an app-only token
+	// obtained with it, then refused by the provider.
+	keyPEM, certPEM, err := oauthprovider.GenerateCertificate("canary", f.env.Clock.Now(), 365*24*time.Hour, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, _, _ := oauthprovider.GenerateCertificate("canary-2", f.env.Clock.Now(), 365*24*time.Hour, true)
+	local := oauth.NewRegistry(f.env.Store, f.env.Sealer, oauth.RegistryOptions{Now: f.env.Clock.Now, AllowLoopbackHTTP: true})
+	app := oauth.ClientInput{ClientID: f.idp.ClientID(), ClientCertificate: string(certPEM), ClientPrivateKey: secret.New(string(otherKey)), TokenURL: f.idp.TokenURL()}
+	_, err = local.Put(ctx, admin, "sharepoint-online-app", app, 0)
+	record("registry key mismatch", err.Error(), apperr.As(err))
+	app.ClientPrivateKey = secret.New(string(keyPEM))
+	record("registry input", app, &app)
+	view, err = local.Put(ctx, admin, "sharepoint-online-app", app, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record("registry certificate view", view)
+	if err := f.idp.TrustCertificate(certPEM); err != nil {
+		t.Fatal(err)
+	}
+	site := map[string]any{"siteUrl": "https://contoso.sharepoint.com/sites/hr"}
+	f.create(t, connection.Connection{ID: "app", Type: "sharepoint-online-app", Name: "app", Settings: site}, nil)
+	f.create(t, connection.Connection{ID: "app2", Type: "sharepoint-online-app", Name: "app2", Settings: site}, nil)
+	cred, err := f.res.Resolve(ctx, f.input("app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	record("credential app", cred, *cred)
+	f.idp.DistrustCertificates()
+	_, err = f.res.Resolve(ctx, f.input("app2"))
+	recordErr("certificate refused", err)
+	if f.idp.Assertions() != 1 || len(f.idp.RefusedAssertions()) != 1 {
+		t.Fatalf("%d assertions accepted, %d refused", f.idp.Assertions(), len(f.idp.RefusedAssertions()))
+	}
 	// KMS down.
 	cold := f.instance(t, nil)
 	f.env.KMSAPI.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(f.env.Stack.KeyID)})
@@ -116,7 +153,7 @@ func TestCanariesNeverLeak(t *testing.T) {
 	f.env.KMSAPI.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(f.env.Stack.KeyID)})
 
 	// State: audit entries, connections, and every attribute of every item.
-	for _, id := range []string{"basic", "key", "oauth", "oauth2"} {
+	for _, id := range []string{"basic", "key", "oauth", "oauth2", "app", "app2"} {
 		entries, _, _ := f.env.Store.Audit(ctx, "t1", id, "", 50)
 		rec, _ := f.env.Store.Get(ctx, "t1", id)
 		record("state "+id, entries, rec.Conn)
@@ -138,6 +175,15 @@ func TestCanariesNeverLeak(t *testing.T) {
 	}
 
 	canaries := append([]string{user, password, apiKey, clientSec, otherClient}, f.idp.Issued()...)
+	// The private keys: 32-character pieces of their base64 bodies.
+	for _, k := range [][]byte{keyPEM, otherKey} {
+		lines := strings.Split(strings.TrimSpace(string(k)), "\n")
+		for _, l := range lines[1 : len(lines)-1] {
+			if len(l) >= 32 {
+				canaries = append(canaries, l[:32])
+			}
+		}
+	}
 	logs := f.logs.String()
 	found := 0
 	for _, c := range canaries {
@@ -148,7 +194,7 @@ func TestCanariesNeverLeak(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d canaries (5 fixed secrets + %d issued tokens) × %d log bytes, %d bytes of errors/failures/renderings/audit, %d table items: %d found",
+	t.Logf("%d canaries (5 fixed secrets, 2 private keys in pieces, %d issued tokens) × %d log bytes, %d bytes of errors/failures/renderings/audit, %d table items: %d found",
 		len(canaries), len(f.idp.Issued()), len(logs), out.Len(), len(scan.Items), found)
 	if !strings.Contains(logs, "credential not resolved") || !strings.Contains(logs, "token refreshed") {
 		t.Fatal("the logs did not capture the scenario")

@@ -309,17 +309,10 @@ func statusFailure(c *connection.Connection, typ *connection.Type) *Failure {
 	}
 }
 
-// baseURL is the origin the credential may go to.
+// baseURL is the URL the credential's requests are joined to; its origin
+// is the only one the credential may go to.
 func baseURL(typ *connection.Type, settings map[string]any) string {
-	if typ.BaseURL != "" {
-		return typ.BaseURL
-	}
-	if typ.BaseURLSetting != "" {
-		if s, ok := settings[typ.BaseURLSetting].(string); ok {
-			return s
-		}
-	}
-	return ""
+	return typ.RequestBaseURL(settings)
 }
 
 func (r *Resolver) open(ctx context.Context, rec *store.Record) ([]byte, error) {

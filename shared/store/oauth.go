@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,6 +56,14 @@ type OAuthClient struct {
 	// "params" (client_id and client_secret in the form; the default) or
 	// "header" (HTTP Basic).
 	AuthStyle string
+	// DirectoryTenant fills the type's default endpoints' directory
+	// (connection.DirectoryTenantPlaceholder): a Microsoft Entra ID
+	// directory's GUID or verified domain. Empty for other types.
+	DirectoryTenant string
+	// CertificateThumbprint is the hex SHA-1 thumbprint of the client
+	// certificate of a type whose client authenticates with one (the
+	// certificate and its private key are the sealed secret). Not secret.
+	CertificateThumbprint string
 	// SecretExpiresAt is when the client secret expires, as the tenant
 	// administrator said (zero: not said). The registration is filed in
 	// the due index by it.
@@ -74,15 +84,22 @@ func (c *OAuthClient) SecretBinding() vault.Binding {
 	return vault.Binding{Tenant: c.Tenant, Subject: OAuthClientSubject(c.Type), Version: c.SecretVersion, Destinations: c.Destinations()}
 }
 
-// Endpoints are the authorization and token endpoints in effect.
+// Endpoints are the authorization and token endpoints in effect: the
+// registration's, else the type's defaults with the registration's
+// directory tenant in place of connection.DirectoryTenantPlaceholder (left
+// as it is when the registration names none: no such URL is usable).
 func (c *OAuthClient) Endpoints() (authorize, token string) {
 	authorize, token = c.AuthorizeURL, c.TokenURL
 	if t, err := connection.Lookup(c.Type, "type"); err == nil && t.OAuth != nil {
+		dir := strings.NewReplacer(connection.DirectoryTenantPlaceholder, url.PathEscape(c.DirectoryTenant))
+		if c.DirectoryTenant == "" {
+			dir = strings.NewReplacer()
+		}
 		if authorize == "" {
-			authorize = t.OAuth.AuthorizeURL
+			authorize = dir.Replace(t.OAuth.AuthorizeURL)
 		}
 		if token == "" {
-			token = t.OAuth.TokenURL
+			token = dir.Replace(t.OAuth.TokenURL)
 		}
 	}
 	return authorize, token
@@ -122,6 +139,9 @@ type oauthClientItem struct {
 	TokenURL      string   `dynamodbav:"tokenUrl,omitempty"`
 	Scopes        []string `dynamodbav:"scopes,omitempty"`
 	AuthStyle     string   `dynamodbav:"authStyle,omitempty"`
+	// DirectoryTenant and CertThumbprint: see OAuthClient.
+	DirectoryTenant string `dynamodbav:"directoryTenant,omitempty"`
+	CertThumbprint  string `dynamodbav:"certThumbprint,omitempty"`
 	// SecretExpiresAt: epoch seconds (0: none); SecretNotice: "",
 	// "expiring" or "expired".
 	SecretExpiresAt int64     `dynamodbav:"secretExpiresAt,omitempty"`
@@ -149,6 +169,7 @@ func (s *Store) PutOAuthClient(ctx context.Context, c *OAuthClient, expected int
 		PK: oauthClientPK(c.Tenant, c.Type), SK: skOAuthClient, Tenant: c.Tenant, Type: c.Type, ClientID: c.ClientID,
 		SecretKey: c.Secret.EncryptedKey, SecretNonce: c.Secret.Nonce, SecretCt: c.Secret.Ciphertext, SecretVersion: c.SecretVersion,
 		AuthorizeURL: c.AuthorizeURL, TokenURL: c.TokenURL, Scopes: c.Scopes, AuthStyle: c.AuthStyle,
+		DirectoryTenant: c.DirectoryTenant, CertThumbprint: c.CertificateThumbprint,
 		SecretExpiresAt: epoch(c.SecretExpiresAt), SecretNotice: string(c.SecretNotice),
 		Version: c.Version, UpdatedAt: c.UpdatedAt.UTC(), UpdatedBy: c.UpdatedBy,
 	}
@@ -200,7 +221,8 @@ func (s *Store) GetOAuthClient(ctx context.Context, tenant, typ string) (*OAuthC
 		Tenant: it.Tenant, Type: it.Type, ClientID: it.ClientID,
 		Secret:        vault.Sealed{EncryptedKey: it.SecretKey, Nonce: it.SecretNonce, Ciphertext: it.SecretCt},
 		SecretVersion: it.SecretVersion, AuthorizeURL: it.AuthorizeURL, TokenURL: it.TokenURL, Scopes: it.Scopes,
-		AuthStyle: it.AuthStyle, SecretExpiresAt: fromEpoch(it.SecretExpiresAt), SecretNotice: expiry.Notice(it.SecretNotice),
+		AuthStyle: it.AuthStyle, DirectoryTenant: it.DirectoryTenant, CertificateThumbprint: it.CertThumbprint,
+		SecretExpiresAt: fromEpoch(it.SecretExpiresAt), SecretNotice: expiry.Notice(it.SecretNotice),
 		Version: it.Version, UpdatedAt: it.UpdatedAt, UpdatedBy: it.UpdatedBy,
 	}, nil
 }

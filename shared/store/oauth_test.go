@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -101,5 +102,35 @@ func TestOAuthClientVersions(t *testing.T) {
 	}
 	if err := env.Store.DeleteOAuthClient(ctx, "t1", "oauth2-generic", 2); !apperr.Is(err, apperr.NotFound) {
 		t.Fatalf("delete twice: %v", err)
+	}
+}
+
+// TestOAuthClientDirectoryTenant: the directory tenant and the certificate
+// thumbprint round-trip, and the directory fills the type's default
+// endpoints (only the endpoints not overridden).
+func TestOAuthClientDirectoryTenant(t *testing.T) {
+	env := stacktest.Start(t)
+	ctx := context.Background()
+	c := &store.OAuthClient{Tenant: "t1", Type: "sharepoint-online-app", ClientID: "id", SecretVersion: 1, Version: 1,
+		DirectoryTenant: "contoso.onmicrosoft.com", CertificateThumbprint: "0A1B", UpdatedAt: env.Clock.Now(), UpdatedBy: "root"}
+	c.Secret = seal(t, env, "t1", store.OAuthClientSubject(c.Type), 1, "key and certificate")
+	if err := env.Store.PutOAuthClient(ctx, c, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.Store.GetOAuthClient(ctx, "t1", c.Type)
+	if err != nil || got.DirectoryTenant != c.DirectoryTenant || got.CertificateThumbprint != "0A1B" {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	a, tok := got.Endpoints()
+	if a != "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize" || tok != "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token" {
+		t.Errorf("endpoints %s %s", a, tok)
+	}
+	got.TokenURL = "http://127.0.0.1:9/token"
+	if a, tok = got.Endpoints(); tok != got.TokenURL || !strings.HasPrefix(a, "https://login.microsoftonline.com/contoso.onmicrosoft.com/") {
+		t.Errorf("overridden token endpoint: %s %s", a, tok)
+	}
+	got.DirectoryTenant, got.TokenURL = "", ""
+	if _, tok = got.Endpoints(); !strings.Contains(tok, "{directoryTenant}") {
+		t.Errorf("no directory: %s", tok)
 	}
 }
