@@ -183,7 +183,8 @@ func (s *Store) usage(ctx context.Context, tenant, conn, prefix, after string, l
 // connection_deleted, with the event ev builds); a run no longer suspended
 // on conn is left alone. Retried on a concurrent change of the run.
 func (s *Store) NoteConnectionDeleted(ctx context.Context, tenant, runID, conn string, ev func(*runs.Run) events.Event) (bool, error) {
-	for range 3 {
+	noted := false
+	err := conflictRetry.Do(ctx, func(int) (bool, error) {
 		prev, err := s.GetRun(ctx, tenant, runID)
 		if err != nil {
 			return false, err
@@ -197,12 +198,9 @@ func (s *Store) NoteConnectionDeleted(ctx context.Context, tenant, runID, conn s
 		susp.Reason = runs.ReasonConnectionDeleted
 		next.Suspension, next.Version, next.UpdatedAt = &susp, prev.Version+1, s.now().UTC()
 		err = s.UpdateRun(ctx, prev, &next, RunCondition{}, ev(&next))
-		if err == nil {
-			return true, nil
-		}
-		if !apperr.Is(err, apperr.PreconditionFailed) {
-			return false, err
-		}
-	}
-	return false, apperr.E(apperr.Unavailable, "contention", "the run kept changing; try again")
+		noted = err == nil
+		// A concurrent change of the run: read it again and decide anew.
+		return apperr.Is(err, apperr.PreconditionFailed), err
+	})
+	return noted, err
 }
