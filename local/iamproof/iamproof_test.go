@@ -24,6 +24,7 @@ import (
 	"github.com/connmgr/connmgr/shared/app/functions"
 	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
 	"github.com/connmgr/connmgr/shared/store"
 )
 
@@ -117,7 +118,7 @@ func TestLeastPrivilege(t *testing.T) {
 		id := create(t, "resolve", map[string]any{})
 		// run-step asks for credentials as a workflow step does.
 		runStep := p.users[sam.LogicalID(app.FnRunStep)]
-		cred, err := resolver.NewClient(p.lambdaClient(runStep, p.lambdaURL), sam.LogicalID(app.FnResolve)).Resolve(ctx, resolver.Input{
+		cred, err := resolveclient.NewClient(p.lambdaClient(runStep, p.lambdaURL), sam.LogicalID(app.FnResolve)).Resolve(ctx, resolver.Input{
 			Tenant: "t1", ConnectionID: id, RunID: "r1", StepID: "s1", WorkflowID: "w1", Site: "/sites/hr", RunOwner: "alice"})
 		if err != nil {
 			t.Fatalf("resolve: %v", err)

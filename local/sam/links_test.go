@@ -44,22 +44,17 @@ var notInBootstraps = []string{
 // each with why; TestContractLinks fails when one is no longer linked, so
 // the list only shrinks.
 var knownExcess = map[string]map[string]string{
-	"connections":    {},
-	"expiry-check":   {"kms": viaVault},
-	"finish-run":     {"kms": viaVault, "lambda": viaResolver, "sfn": viaWorkflow},
-	"oauth-callback": {"dynamodb": viaResolverServer, "eventbridge": viaResolverServer, "kms": viaResolverServer},
-	"resolve":        {"lambda": viaResolver},
-	"resume-runs":    {"kms": viaVault, "lambda": viaResolver},
-	"run-step":       {"kms": viaVault, "sfn": viaWorkflow},
-	"runs":           {"kms": viaVault, "lambda": viaResolver},
-	"suspend-run":    {"kms": viaVault, "lambda": viaResolver},
+	"expiry-check": {"kms": viaVault},
+	"finish-run":   {"kms": viaVault, "sfn": viaWorkflow},
+	"resume-runs":  {"kms": viaVault},
+	"run-step":     {"kms": viaVault, "sfn": viaWorkflow},
+	"runs":         {"kms": viaVault},
+	"suspend-run":  {"kms": viaVault},
 }
 
 const (
-	viaVault          = "shared/connection imports shared/vault (vault.Binding), whose Sealer and Opener call KMS"
-	viaResolver       = "shared/resolver holds the resolve function's Lambda client beside its types"
-	viaResolverServer = "shared/authpage imports shared/resolver, which is the resolve function itself (store, vault, outbox)"
-	viaWorkflow       = "shared/workflow holds the Step Functions engine beside the task handlers"
+	viaVault    = "shared/connection imports shared/vault (vault.Binding), whose Sealer and Opener call KMS"
+	viaWorkflow = "shared/workflow holds the Step Functions engine beside the task handlers"
 )
 
 // linkedServices returns, for each function folder, the aws-sdk-go-v2

@@ -17,13 +17,12 @@ import (
 
 	"github.com/connmgr/connmgr/shared/apperr"
 	"github.com/connmgr/connmgr/shared/httpapi"
-	"github.com/connmgr/connmgr/shared/oauth"
-	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/resolver/resolveapi"
 )
 
-// Completer completes authorizations (resolver.Client).
+// Completer completes authorizations (resolveclient.Client).
 type Completer interface {
-	CompleteAuthorization(ctx context.Context, in oauth.CallbackInput) (*resolver.Completion, error)
+	CompleteAuthorization(ctx context.Context, in resolveapi.CallbackInput) (*resolveapi.Completion, error)
 }
 
 // Page serves GET /oauth/callback.
@@ -57,7 +56,7 @@ type view struct {
 }
 
 func (p *Page) handle(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	in := oauth.CallbackInput{
+	in := resolveapi.CallbackInput{
 		State: r.Query("state"), Code: r.Query("code"), Error: r.Query("error"),
 		RedirectURI: arrivedAt(r),
 	}

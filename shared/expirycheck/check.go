@@ -98,6 +98,7 @@ import (
 	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
 	"github.com/connmgr/connmgr/shared/runs"
 	"github.com/connmgr/connmgr/shared/store"
 )
@@ -119,12 +120,12 @@ type Store interface {
 
 var _ Store = (*store.Store)(nil)
 
-// Refresher refreshes OAuth tokens: resolver.Client, the resolve function.
+// Refresher refreshes OAuth tokens: resolveclient.Client, the resolve function.
 type Refresher interface {
 	RefreshIfDue(ctx context.Context, tenant, id string, o resolver.RefreshOptions) (resolver.Refreshed, error)
 }
 
-var _ Refresher = (*resolver.Client)(nil)
+var _ Refresher = (*resolveclient.Client)(nil)
 
 // Events publishes the events a committed change wrote to the outbox.
 type Events interface {

@@ -25,6 +25,7 @@ import (
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/outbox"
 	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
 	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
@@ -82,7 +83,7 @@ func (b *bus) perConnection(detailType string) map[string]int {
 }
 
 // world is the stack, the bus and, for OAuth tests, a provider and the
-// resolve function, invoked in-process through resolver.Client.
+// resolve function, invoked in-process through resolveclient.Client.
 type world struct {
 	t      *testing.T
 	env    *stacktest.Env
@@ -93,7 +94,7 @@ type world struct {
 	idp    *oauthprovider.Provider
 	auth   *oauth.Authorizer
 	cb     *oauth.Callback
-	client *resolver.Client
+	client *resolveclient.Client
 }
 
 func newWorld(t *testing.T) *world {
@@ -183,7 +184,7 @@ func (w *world) get(id string) *store.Record {
 }
 
 // withOAuth starts a provider, registers it as t1's client and serves the
-// resolve function through resolver.Client.
+// resolve function through resolveclient.Client.
 func (w *world) withOAuth(opts oauthprovider.Options) {
 	w.t.Helper()
 	opts.Now = w.env.Clock.Now
@@ -207,7 +208,7 @@ func (w *world) withOAuth(opts oauthprovider.Options) {
 		RedirectURI: redirect, Now: w.env.Clock.Now, NewID: w.newID, HTTPClient: httpc}); err != nil {
 		w.t.Fatal(err)
 	}
-	w.client = resolver.NewClient(w.resolveFunction(), "ResolveFunction")
+	w.client = resolveclient.NewClient(w.resolveFunction(), "ResolveFunction")
 }
 
 // resolveFunction is one instance of the resolve function.
@@ -308,7 +309,7 @@ func (w *world) overlappingChecks(t *testing.T, n int) []expirycheck.Report {
 	var wg sync.WaitGroup
 	reports := make([]expirycheck.Report, n)
 	for i := range n {
-		c := w.check(nil, resolver.NewClient(w.resolveFunction(), "ResolveFunction"))
+		c := w.check(nil, resolveclient.NewClient(w.resolveFunction(), "ResolveFunction"))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

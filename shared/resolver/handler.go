@@ -7,34 +7,9 @@ import (
 	"time"
 
 	"github.com/connmgr/connmgr/shared/apperr"
-	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/oauth"
 )
-
-// Operations of the resolve function. It is the only function whose role
-// may kms:Decrypt, so every use of a plaintext secret happens in it: the
-// public callback route and the scheduled check invoke it rather than
-// decrypting themselves.
-const (
-	OpResolve               = "resolve" // the default
-	OpRefreshIfDue          = "refreshIfDue"
-	OpCompleteAuthorization = "completeAuthorization"
-)
-
-// Request is the resolve function's event. A bare Input (no op) resolves.
-//
-//	{"tenant": "t1", "connectionId": "01H…", "runId": …, "stepId": …, "workflowId": …, "site": "/sites/hr", "runOwner": "alice"}
-//	{"op": "refreshIfDue", "tenant": "t1", "connectionId": "01H…", "withinSeconds": 900, "maxAgeSeconds": 86400, "secretVersion": 3}
-//	{"op": "completeAuthorization", "authorization": {"state": …, "code": …, "error": …, "redirectUri": …}}
-type Request struct {
-	Op string `json:"op,omitempty"`
-	Input
-	WithinSeconds int64                `json:"withinSeconds,omitempty"`
-	MaxAgeSeconds int64                `json:"maxAgeSeconds,omitempty"`
-	SecretVersion int64                `json:"secretVersion,omitempty"`
-	Authorization *oauth.CallbackInput `json:"authorization,omitempty"`
-}
 
 // Handler serves the resolve function's operations.
 type Handler struct {
@@ -44,26 +19,6 @@ type Handler struct {
 	// Action sends connection tests to the connection's host; nil reports
 	// only whether the credentials resolve.
 	Action *httpaction.Client
-}
-
-// ErrorBody is a completed authorization's failure: the stable code, a
-// safe message and the HTTP status the callback page answers with.
-type ErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Status  int    `json:"status"`
-}
-
-// AuthorizedConnection is what the callback needs to render its page and
-// emit the change event.
-type AuthorizedConnection struct {
-	Tenant        string            `json:"tenant"`
-	ID            string            `json:"id"`
-	Name          string            `json:"name"`
-	Status        connection.Status `json:"status"`
-	Version       int64             `json:"version"`
-	SecretVersion int64             `json:"secretVersion"`
-	User          string            `json:"user"`
 }
 
 // Handle runs one request and returns the wire response; the error is
@@ -107,7 +62,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (json.RawMe
 		if h.Callback == nil || req.Authorization == nil {
 			return nil, errors.New("resolver: completeAuthorization is not served here or has no authorization")
 		}
-		done, err := h.Callback.Complete(ctx, *req.Authorization)
+		done, err := h.Callback.Complete(ctx, oauth.CallbackInput(*req.Authorization))
 		if err != nil {
 			e := apperr.As(err)
 			h.Resolver.log.InfoContext(ctx, "authorization not completed", "code", e.Code, "error", err.Error())
@@ -124,7 +79,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (json.RawMe
 		return json.Marshal(struct {
 			OK         bool                 `json:"ok"`
 			Connection AuthorizedConnection `json:"connection"`
-		}{true, AuthorizedConnection{Tenant: c.Tenant, ID: c.ID, Name: c.Name, Status: c.Status, Version: c.Version, SecretVersion: c.SecretVersion, User: done.User}})
+		}{true, AuthorizedConnection{Tenant: c.Tenant, ID: c.ID, Name: c.Name, Status: string(c.Status), Version: c.Version, SecretVersion: c.SecretVersion, User: done.User}})
 	}
 	return nil, errors.New("resolver: unknown op")
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/connmgr/connmgr/shared/identity"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/retry"
-	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
 )
 
@@ -147,24 +146,6 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// Input is what a workflow step sends.
-type Input struct {
-	Tenant       string `json:"tenant"`
-	ConnectionID string `json:"connectionId"`
-	RunID        string `json:"runId"`
-	StepID       string `json:"stepId"`
-	WorkflowID   string `json:"workflowId"`
-	// Site is the site the workflow runs on (a path such as /sites/hr).
-	Site string `json:"site"`
-	// RunOwner is the user who owns the workflow run.
-	RunOwner string `json:"runOwner"`
-}
-
-func (in Input) attrs() []any {
-	return []any{slog.String("tenant", in.Tenant), slog.String("connection", in.ConnectionID), slog.String("run", in.RunID),
-		slog.String("step", in.StepID), slog.String("workflow", in.WorkflowID), slog.String("site", in.Site), slog.String("runOwner", in.RunOwner)}
-}
-
 // Invoke is the resolve function's handler: the wire response, with the
 // credential's secrets on success:
 //
@@ -178,10 +159,15 @@ func (r *Resolver) Invoke(ctx context.Context, in Input) (json.RawMessage, error
 			Failure *Failure `json:"failure"`
 		}{false, AsFailure(err)})
 	}
+	w, err := cred.MarshalWire()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(w)
 	return json.Marshal(struct {
-		OK         bool `json:"ok"`
-		Credential wire `json:"credential"`
-	}{true, cred.wire()})
+		OK         bool            `json:"ok"`
+		Credential json.RawMessage `json:"credential"`
+	}{true, w})
 }
 
 // Resolve returns the credential of in.ConnectionID for the run described
@@ -196,11 +182,11 @@ func (r *Resolver) Resolve(ctx context.Context, in Input) (*Credential, error) {
 		} else if f.Retryable {
 			level = slog.LevelWarn
 		}
-		r.log.Log(ctx, level, "credential not resolved", append(in.attrs(), slog.String("code", string(f.Code)),
+		r.log.Log(ctx, level, "credential not resolved", append(in.LogAttrs(), slog.String("code", string(f.Code)),
 			slog.String("providerCode", f.ProviderCode), slog.Bool("authFailure", f.AuthFailure), slog.String("error", f.Error()))...)
 		return nil, f
 	}
-	r.log.DebugContext(ctx, "credential resolved", append(in.attrs(), slog.Any("credential", cred))...)
+	r.log.DebugContext(ctx, "credential resolved", append(in.LogAttrs(), slog.Any("credential", cred))...)
 	r.noteUse(ctx, in.Tenant, in.ConnectionID)
 	return cred, nil
 }
@@ -215,7 +201,7 @@ func (r *Resolver) ResolveForTest(ctx context.Context, tenant, id, user string) 
 	cred, err := r.resolveUse(ctx, in, false)
 	if err != nil {
 		f := classify(err, id)
-		r.log.InfoContext(ctx, "test credential not resolved", append(in.attrs(), slog.String("code", string(f.Code)), slog.String("error", f.Error()))...)
+		r.log.InfoContext(ctx, "test credential not resolved", append(in.LogAttrs(), slog.String("code", string(f.Code)), slog.String("error", f.Error()))...)
 		return nil, f
 	}
 	return cred, nil
@@ -267,10 +253,10 @@ func (r *Resolver) resolveUse(ctx context.Context, in Input, checkUse bool) (*Cr
 		}
 		switch typ.AuthMethod {
 		case connection.AuthBasic:
-			cred.Kind, cred.username, cred.password = KindBasic, secret.New(fields["username"]), secret.New(fields["password"])
+			cred.SetBasic(fields["username"], fields["password"])
 		case connection.AuthAPIKey:
-			cred.Kind, cred.apiKey = KindAPIKey, secret.New(fields["apiKey"])
-			cred.headerName, _ = rec.Conn.Settings["headerName"].(string)
+			header, _ := rec.Conn.Settings["headerName"].(string)
+			cred.SetAPIKey(header, fields["apiKey"])
 		default:
 			return nil, fail(CodeInternal, rec.Conn.ID, fmt.Errorf("auth method %s", typ.AuthMethod))
 		}
@@ -285,7 +271,7 @@ func (r *Resolver) resolveUse(ctx context.Context, in Input, checkUse bool) (*Cr
 			return nil, err
 		}
 	}
-	cred.Kind, cred.accessToken, cred.tokenType, cred.expiresAt = KindBearer, secret.New(tokens.AccessToken()), tokens.TokenType(), tokens.ExpiresAt()
+	cred.SetBearer(tokens.AccessToken(), tokens.TokenType(), tokens.ExpiresAt())
 	return cred, nil
 }
 
@@ -303,9 +289,9 @@ func statusFailure(c *connection.Connection, typ *connection.Type) *Failure {
 	case connection.StatusPendingAuthorization:
 		return fail(CodeAuthorizationPending, c.ID, nil)
 	case connection.StatusExpired:
-		return fail(CodeExpired, c.ID, nil).withProvider(c.StatusReason)
+		return fail(CodeExpired, c.ID, nil).WithProvider(c.StatusReason)
 	default:
-		return fail(CodeConnectionError, c.ID, nil).withProvider(c.StatusReason)
+		return fail(CodeConnectionError, c.ID, nil).WithProvider(c.StatusReason)
 	}
 }
 
@@ -367,28 +353,6 @@ func (r *Resolver) noteUse(ctx context.Context, tenant, id string) {
 	if err := r.cfg.Store.TouchLastUsed(wctx, tenant, id, now); err != nil {
 		r.log.WarnContext(ctx, "last-used not recorded", slog.String("tenant", tenant), slog.String("connection", id), slog.String("error", err.Error()))
 	}
-}
-
-// Refreshed is the outcome of RefreshIfDue.
-type Refreshed struct {
-	// Refreshed: this call obtained new tokens (false: not due, or another
-	// instance refreshed meanwhile).
-	Refreshed bool
-	ExpiresAt time.Time
-}
-
-// RefreshOptions say when RefreshIfDueWith refreshes.
-type RefreshOptions struct {
-	// Within: refresh when the access token expires within it (at least
-	// the resolver's skew).
-	Within time.Duration
-	// MaxAge: refresh also when the tokens were obtained at least this
-	// long ago (the keep-alive of idle tokens); 0 never.
-	MaxAge time.Duration
-	// SecretVersion: refresh only while this is the stored secret version,
-	// the one the caller found due; a newer one means someone else already
-	// refreshed (0: whatever is stored).
-	SecretVersion int64
 }
 
 // RefreshIfDue refreshes the connection's token if it expires within

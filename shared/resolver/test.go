@@ -10,25 +10,6 @@ import (
 	"github.com/connmgr/connmgr/shared/httpaction"
 )
 
-// OpTest checks a connection's credentials (POST /connections/{id}/test).
-const OpTest = "test"
-
-// TestResult is what a connection test found. It never holds a secret or
-// anything the target answered beyond its status.
-type TestResult struct {
-	OK bool `json:"ok"`
-	// Code: "verified" (the host accepted the credentials), "resolved" (the
-	// credentials are usable; no test path or URL is configured to check
-	// them against), or why not: a resolver failure code or the target's
-	// answer such as target_rejected_credentials_401.
-	Code         string `json:"code"`
-	Message      string `json:"message"`
-	AuthFailure  bool   `json:"authFailure,omitempty"`
-	ProviderCode string `json:"providerCode,omitempty"`
-	Status       int    `json:"status,omitempty"` // the target's HTTP status
-	Target       string `json:"target,omitempty"` // what was requested, without query
-}
-
 // test resolves the connection and, when the type has a test path (or an
 // OAuth test URL on the connection's own host), sends one GET there with
 // the credential. Credentials never go to another host: the request URL is

@@ -15,7 +15,7 @@ import (
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/manager"
 	"github.com/connmgr/connmgr/shared/oauth"
-	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
 	"github.com/connmgr/connmgr/shared/vault"
 )
 
@@ -36,7 +36,7 @@ func Router(a *app.App) (*httpapi.Router, error) {
 	manager.New(manager.Deps{
 		Store: st, Sealer: sealer, Authorizer: authz,
 		Clients: oauth.NewRegistry(st, sealer, oauth.RegistryOptions{Now: a.Now, AllowLoopbackHTTP: cfg.LocalNetworks()}),
-		Tester:  resolver.NewClient(app.Client(a, app.Lambda, lambda.NewFromConfig), cfg.ResolveFunction),
+		Tester:  resolveclient.NewClient(app.Client(a, app.Lambda, lambda.NewFromConfig), cfg.ResolveFunction),
 		Events:  table.Outbox(a), Now: a.Now, NewID: a.NewID, Expiry: table.Policy(a),
 		Settings: connection.SettingsPolicy{AllowHTTP: cfg.LocalNetworks()},
 	}).Routes(rt)

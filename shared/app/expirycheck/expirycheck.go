@@ -10,7 +10,7 @@ import (
 	"github.com/connmgr/connmgr/shared/app/table"
 	check "github.com/connmgr/connmgr/shared/expirycheck"
 	"github.com/connmgr/connmgr/shared/outbox"
-	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
 )
 
 // Handler is the function's handler, the builder its main passes to app.Main.
@@ -27,7 +27,7 @@ func Check(a *app.App) (*check.Check, error) {
 	st := table.Store(a)
 	drain := outbox.New(check.Settled(st, check.DefaultGrace, a.Now), table.Publisher(a), a.Logger())
 	return check.New(check.Config{
-		Store: st, Refresher: resolver.NewClient(app.Client(a, app.Lambda, lambda.NewFromConfig), a.Config().ResolveFunction),
+		Store: st, Refresher: resolveclient.NewClient(app.Client(a, app.Lambda, lambda.NewFromConfig), a.Config().ResolveFunction),
 		Events: table.Outbox(a), Outbox: drain, Policy: table.Policy(a), Now: a.Now, NewID: a.NewID, Log: a.Logger(),
 	})
 }

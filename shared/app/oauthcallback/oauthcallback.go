@@ -10,7 +10,7 @@ import (
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/authpage"
 	"github.com/connmgr/connmgr/shared/httpapi"
-	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
 )
 
 // Handler is the function's handler, the builder its main passes to app.Main.
@@ -19,6 +19,6 @@ func Handler(a *app.App) (any, error) { return app.Serve(Router(a)) }
 // Router serves the callback page.
 func Router(a *app.App) (*httpapi.Router, error) {
 	rt := httpapi.NewRouter(a.Logger())
-	authpage.New(resolver.NewClient(app.Client(a, app.Lambda, lambda.NewFromConfig), a.Config().ResolveFunction), a.Logger()).Routes(rt)
+	authpage.New(resolveclient.NewClient(app.Client(a, app.Lambda, lambda.NewFromConfig), a.Config().ResolveFunction), a.Logger()).Routes(rt)
 	return rt, nil
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/app/table"
 	"github.com/connmgr/connmgr/shared/httpaction"
-	"github.com/connmgr/connmgr/shared/resolver"
+	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
 	"github.com/connmgr/connmgr/shared/workflow"
 )
 
@@ -17,7 +17,7 @@ import (
 func Handler(a *app.App) (any, error) {
 	cfg := a.Config()
 	return workflow.New(workflow.Deps{
-		Store: table.Store(a), Credentials: resolver.NewClient(app.Client(a, app.Lambda, lambda.NewFromConfig), cfg.ResolveFunction),
+		Store: table.Store(a), Credentials: resolveclient.NewClient(app.Client(a, app.Lambda, lambda.NewFromConfig), cfg.ResolveFunction),
 		Action: httpaction.New(cfg.TargetNetworks, httpaction.DefaultTimeout),
 		Events: table.Outbox(a), Now: a.Now, NewID: a.NewID, Log: a.Logger(),
 	}).RunStep, nil

@@ -1,7 +1,6 @@
-package resolver
+package resolveapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
@@ -21,11 +20,10 @@ func TestSecretsListEveryValue(t *testing.T) {
 		{`{"kind":"apiKey","baseUrl":"https://erp.example.test","apiKey":{"headerName":"X-Api-Key","value":"k"}}`, []string{"k"}},
 	}
 	for _, tt := range tests {
-		var w wire
-		if err := json.Unmarshal([]byte(tt.wire), &w); err != nil {
+		var c Credential
+		if err := c.UnmarshalWire([]byte(tt.wire)); err != nil {
 			t.Fatal(err)
 		}
-		c := w.credential()
 		if got := c.Secrets(); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: Secrets() = %q, want %q", c.Kind, got, tt.want)
 		}

@@ -1,4 +1,4 @@
-package resolver
+package resolveapi
 
 import (
 	"encoding/json"
@@ -57,6 +57,21 @@ func (c *Credential) ExpiresAt() time.Time { return c.expiresAt }
 func (c *Credential) HeaderName() string { return c.headerName }
 func (c *Credential) APIKey() string     { return c.apiKey.Reveal() }
 
+// SetBasic makes c a basic credential.
+func (c *Credential) SetBasic(username, password string) {
+	c.Kind, c.username, c.password = KindBasic, secret.New(username), secret.New(password)
+}
+
+// SetBearer makes c a bearer credential.
+func (c *Credential) SetBearer(accessToken, tokenType string, expiresAt time.Time) {
+	c.Kind, c.accessToken, c.tokenType, c.expiresAt = KindBearer, secret.New(accessToken), tokenType, expiresAt
+}
+
+// SetAPIKey makes c an API key credential sent in header.
+func (c *Credential) SetAPIKey(header, key string) {
+	c.Kind, c.headerName, c.apiKey = KindAPIKey, header, secret.New(key)
+}
+
 // ErrForeignHost: a request to another origin than the connection's.
 var ErrForeignHost = apperr.E(apperr.Forbidden, "foreign_host", "credentials are sent only to the host the connection is configured for")
 
@@ -74,7 +89,7 @@ func (c *Credential) Apply(req *http.Request) error {
 	case KindAPIKey:
 		req.Header.Set(c.headerName, c.apiKey.Reveal())
 	default:
-		return fmt.Errorf("resolver: unknown credential kind %q", c.Kind)
+		return fmt.Errorf("resolveapi: unknown credential kind %q", c.Kind)
 	}
 	return nil
 }
@@ -134,6 +149,33 @@ type wireAPIKey struct {
 // that asked for it and nobody else.
 func (c *Credential) MarshalWire() ([]byte, error) {
 	return json.Marshal(c.wire())
+}
+
+// UnmarshalWire reads the form MarshalWire writes.
+func (c *Credential) UnmarshalWire(b []byte) error {
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*c = *w.credential()
+	return nil
+}
+
+// credential rebuilds a Credential from its wire form.
+func (w *wire) credential() *Credential {
+	c := &Credential{ConnectionID: w.ConnectionID, Type: w.Type, Kind: w.Kind, BaseURL: w.BaseURL, Settings: w.Settings}
+	switch {
+	case w.Basic != nil:
+		c.username, c.password = secret.New(w.Basic.Username), secret.New(w.Basic.Password)
+		w.Basic.Password = ""
+	case w.Bearer != nil:
+		c.accessToken, c.tokenType, c.expiresAt = secret.New(w.Bearer.AccessToken), w.Bearer.TokenType, w.Bearer.ExpiresAt
+		w.Bearer.AccessToken = ""
+	case w.APIKey != nil:
+		c.headerName, c.apiKey = w.APIKey.HeaderName, secret.New(w.APIKey.Value)
+		w.APIKey.Value = ""
+	}
+	return c
 }
 
 func (c *Credential) wire() wire {
