@@ -7,16 +7,19 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: dev test test-go test-moto test-iam lint vet fmt-check cfn-lint asl-validate build bench fuzz deploy clean tools
+.PHONY: dev test test-go test-moto test-iam lint vet fmt-check cfn-lint asl-validate typecheck build bench fuzz deploy clean tools
 
 dev: ## run the whole system locally on http://127.0.0.1:3000 (PORT overrides)
 	$(GO) run ./local/cmd/dev
 
-test: lint cfn-lint asl-validate test-go test-moto ## every test, as CI runs it
+test: lint typecheck cfn-lint asl-validate test-go test-moto ## every test, as CI runs it
 
 # Every package on the in-process minidyn and local-kms; this includes the
 # least-privilege proof (local/iamproof), which runs on its own moto_server.
-test-go:
+# It includes the Connections page in Chromium (local/browsertest), which
+# fails, never skips, without /usr/bin/chromium (.ci/run installs Debian's)
+# and the npm packages of package-lock.json.
+test-go: node_modules/.package-lock.json
 	$(GO) test -count=1 -timeout 10m ./...
 
 # The correctness suites again, the same test binaries on moto_server, an
@@ -46,6 +49,12 @@ cfn-lint: ## lint template.yaml (CloudFormation and SAM); errors and warnings fa
 ASL_FILES := $(wildcard statemachines/*.asl.json)
 asl-validate: node_modules/.package-lock.json ## States Language check of every state machine, offline
 	npx --no-install asl-validator $(foreach f,$(ASL_FILES),--json-path $(f))
+
+# The Connections page is plain ES modules served as they are (make dev
+# needs only Go); tsc, pinned in package-lock.json, type-checks them
+# against web/types and emits nothing.
+typecheck: node_modules/.package-lock.json ## type-check the page's modules (tsc --noEmit --checkJs)
+	npx --no-install tsc -p web/tsconfig.json
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
@@ -102,3 +111,5 @@ build-ResumeRunsFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/resume-runs
 build-ExpiryCheckFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/expiry-check
+build-WebFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/web

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -823,6 +824,15 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	a.do(admin, validRequest, "DELETE", "/connections/"+basicID, nil, ifMatch(patched), 204)
 	a.do(admin, validRequest, "GET", "/connections/"+basicID, nil, nil, 404)
 	a.do(admin, validRequest, "DELETE", "/connections/"+basicID, nil, nil, 404)
+
+	// The Connections page and an asset it names; an earlier deployment's is gone.
+	pageResp := a.do(anon, validRequest, "GET", "/", nil, nil, 200)
+	asset := regexp.MustCompile(`/assets/[0-9a-f]{16}/main\.js`).Find(pageResp.body)
+	if asset == nil {
+		t.Fatalf("the page names no main.js asset: %s", pageResp.body)
+	}
+	a.do(anon, validRequest, "GET", string(asset), nil, nil, 200)
+	a.do(anon, validRequest, "GET", "/assets/0000000000000000/main.js", nil, nil, 404)
 
 	// Every operation was exercised with at least one success.
 	for _, k := range a.doc.keys {

@@ -448,6 +448,7 @@ func (rt *Runtime) localParameters(opts Options) map[string]string {
 	return map[string]string{
 		"JwtIssuer":             devauth.Issuer,
 		"JwtAudience":           devauth.Audience,
+		"PageClientId":          "connmgr-local-page", // the page signs in with POST /dev/token here
 		"OAuthRedirectUri":      rt.URL + "/oauth/callback",
 		"AllowedTargetNetworks": "loopback", // local test servers listen on 127.0.0.1
 		"LogLevel":              strings.ToUpper(opts.LogLevel.String()),

@@ -293,6 +293,8 @@ func sampleEnv(name string) string {
 		return "true"
 	case app.EnvExpiringWindowDays:
 		return "7"
+	case app.EnvJwtIssuer:
+		return "https://login.example.com/tenant/v2.0"
 	case app.EnvDynamoDBEndpoint, app.EnvKMSEndpoint, app.EnvLambdaEndpoint:
 		return ""
 	}
@@ -652,6 +654,7 @@ func TestContractFunctionGrants(t *testing.T) {
 		app.FnResumeRuns:    {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "states:SendTaskSuccess", "events:PutEvents"},
 		app.FnExpiryCheck: {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
 			"dynamodb:ConditionCheckItem", "lambda:InvokeFunction", "events:PutEvents"},
+		app.FnWeb: {}, // the page: embedded files, no AWS call
 	}
 	for _, f := range fns {
 		want, ok := calls[f.Folder]

@@ -35,6 +35,7 @@ const (
 	FnFinishRun     = "finish-run"
 	FnResumeRuns    = "resume-runs"
 	FnExpiryCheck   = "expiry-check"
+	FnWeb           = "web"
 )
 
 // Environment variables.
@@ -53,6 +54,12 @@ const (
 	// announced (whole days, 1 to 90). The resolve function files the
 	// tokens it stores by it too.
 	EnvExpiringWindowDays = "EXPIRING_WINDOW_DAYS"
+	// The Connections page signs people in at the API's identity provider
+	// (OpenID Connect, authorization code with PKCE) as this client, for
+	// tokens the API's JWT authorizer accepts.
+	EnvJwtIssuer    = "JWT_ISSUER"
+	EnvJwtAudience  = "JWT_AUDIENCE"
+	EnvPageClientID = "PAGE_CLIENT_ID"
 	// Optional endpoint overrides for LocalStack or emulators; absent in AWS.
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvKMSEndpoint      = "KMS_ENDPOINT"
@@ -73,6 +80,7 @@ var functionEnv = map[string][]string{
 	FnFinishRun:     {EnvLogLevel, EnvTableName, EnvEventBusName},
 	FnResumeRuns:    {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName, EnvAutoResume},
 	FnExpiryCheck:   {EnvLogLevel, EnvTableName, EnvResolveFunction, EnvEventBusName, EnvExpiringWindowDays},
+	FnWeb:           {EnvLogLevel, EnvJwtIssuer, EnvJwtAudience, EnvPageClientID}, // the page: no table, key or function
 }
 
 // endpointEnv names each service's endpoint override: ours, then the one
@@ -117,7 +125,13 @@ type Config struct {
 	// ExpiringWindow is the expiry warning window of passwords, refresh
 	// tokens and client secrets (zero: the default, for functions that
 	// never file connections or registrations).
-	ExpiringWindow   time.Duration
+	ExpiringWindow time.Duration
+	// JwtIssuer, JwtAudience and PageClientID are the Connections page's
+	// sign-in: the API's identity provider, the audience its tokens must
+	// carry, and the page's client id there.
+	JwtIssuer        string
+	JwtAudience      string
+	PageClientID     string
 	DynamoDBEndpoint string
 	KMSEndpoint      string
 	LambdaEndpoint   string
@@ -196,6 +210,15 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 				problems = append(problems, name+" must be a whole number of days from 1 to 90")
 			}
 			cfg.ExpiringWindow = time.Duration(d) * 24 * time.Hour
+		case EnvJwtIssuer:
+			if u, err := url.Parse(v); err != nil || u.Host == "" || u.Scheme != "https" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				problems = append(problems, name+" must be an absolute https URL without query or fragment")
+			}
+			cfg.JwtIssuer = v
+		case EnvJwtAudience:
+			cfg.JwtAudience = v
+		case EnvPageClientID:
+			cfg.PageClientID = v
 		case EnvTargetNetworks:
 			n, err := httpaction.ParseNetworks(v)
 			if err != nil {

@@ -38,12 +38,15 @@ type Request struct {
 }
 
 // Response is what a handler answers. Body is marshalled as JSON unless HTML
-// is set.
+// or Bytes is set.
 type Response struct {
 	Status  int
 	Headers map[string]string
 	Body    any
 	HTML    string
+	// Bytes is a body sent as is (base64 in the Lambda response, as API
+	// Gateway takes binary bodies); Headers give its Content-Type.
+	Bytes []byte
 }
 
 // HandlerFunc serves one route.
@@ -167,7 +170,10 @@ func (rt *Router) write(ctx context.Context, resp Response, err error) events.AP
 		"X-Content-Type-Options": "nosniff",
 	}
 	var body string
-	if resp.HTML != "" {
+	binary := false
+	if resp.Bytes != nil {
+		body, binary = base64.StdEncoding.EncodeToString(resp.Bytes), true
+	} else if resp.HTML != "" {
 		headers["Content-Type"] = "text/html; charset=utf-8"
 		headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
 		body = resp.HTML
@@ -187,7 +193,7 @@ func (rt *Router) write(ctx context.Context, resp Response, err error) events.AP
 	if resp.Status == 0 {
 		resp.Status = http.StatusOK
 	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: headers, Body: body}
+	return events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: headers, Body: body, IsBase64Encoded: binary}
 }
 
 // RetryAfterSeconds is the Retry-After of every 429 and 503 answer.

@@ -16,6 +16,7 @@ import (
 	"github.com/connmgr/connmgr/shared/app/runs"
 	"github.com/connmgr/connmgr/shared/app/runstep"
 	"github.com/connmgr/connmgr/shared/app/suspendrun"
+	"github.com/connmgr/connmgr/shared/app/web"
 	"github.com/connmgr/connmgr/shared/httpapi"
 )
 
@@ -29,12 +30,14 @@ var builders = map[string]func(*app.App) (any, error){
 	app.FnFinishRun:     finishrun.Handler,
 	app.FnResumeRuns:    resumeruns.Handler,
 	app.FnExpiryCheck:   expirycheck.Handler,
+	app.FnWeb:           web.Handler,
 }
 
 var routers = map[string]func(*app.App) (*httpapi.Router, error){
 	app.FnConnections:   connections.Router,
 	app.FnOAuthCallback: oauthcallback.Router,
 	app.FnRuns:          runs.Router,
+	app.FnWeb:           web.Router,
 }
 
 // Builder is function's builder: the one its main passes to app.Main (the

@@ -1,0 +1,373 @@
+// The Connections page in Chromium: the scenarios of issue 11, run by
+// browsertest_test.go against a local runtime it started (BASE_URL) and a
+// basic-auth test target (TARGET_URL). Each test opens its own browser
+// with a fresh profile, acts as a person would (by role and label, the
+// keyboard-only path with keys alone), and saves a screenshot of its final
+// state in ARTIFACTS.
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const BASE = env("BASE_URL");
+const TARGET = env("TARGET_URL");
+const USER = env("TARGET_USER");
+const ARTIFACTS = env("ARTIFACTS");
+const CHROMIUM = env("CHROMIUM");
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const WAIT = 20_000; // every wait is bounded
+
+/** @param {string} name */
+function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run these through go test ./local/browsertest/`);
+  return v;
+}
+
+const personas = {
+  admin: { button: /Tenant administrator/, claims: { sub: "alice@contoso", tid: "contoso", roles: ["tenant_admin"] } },
+  sca: { button: /Site collection administrator/, claims: { sub: "bob@contoso", tid: "contoso", sca: ["/sites/hr"] } },
+  owner: { button: /Site owner/, claims: { sub: "carol@contoso", tid: "contoso", owns: ["/sites/hr/payroll"], sites: ["/sites/hr/payroll"] } },
+  member: { button: /Member/, claims: { sub: "dave@contoso", tid: "contoso", sites: ["/sites/hr/payroll"] } },
+};
+
+const open = [];
+after(async () => { for (const b of open) await b.close().catch(() => {}); });
+
+/**
+ * A browser with a fresh profile, and its page. Uncaught page errors fail
+ * the test.
+ */
+async function browser(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "connmgr-chromium-"));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--no-first-run"],
+    viewport: { width: 1280, height: 860 },
+  });
+  open.push(context);
+  context.setDefaultTimeout(WAIT);
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  t.after(async () => {
+    await context.close().catch(() => {});
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(errors, [], "the page threw");
+  });
+  return { context, page };
+}
+
+/** Saves a screenshot of the page as ARTIFACTS/<name>.png. */
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+async function signIn(page, who) {
+  await page.goto(BASE + "/");
+  await page.getByRole("button", { name: personas[who].button }).click();
+  await page.getByRole("heading", { level: 1, name: "Connections" }).waitFor();
+}
+
+/** The API, as a persona, for setting up what a scenario needs. */
+async function api(who, method, p, body) {
+  const tok = await (await fetch(BASE + "/dev/token", { method: "POST", body: JSON.stringify(personas[who].claims) })).json();
+  const res = await fetch(BASE + p, {
+    method, body: body === undefined ? undefined : JSON.stringify(body),
+    headers: { authorization: `Bearer ${tok.token}`, "content-type": "application/json" },
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Waits until check() returns a truthy value, polling; bounded. */
+async function until(what, check, ms = WAIT) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function clockNow() {
+  return new Date((await (await fetch(BASE + "/dev/clock")).json()).now);
+}
+
+async function advance(d) {
+  const res = await fetch(BASE + "/dev/clock", { method: "POST", body: JSON.stringify({ advance: d }) });
+  assert.equal(res.status, 200);
+}
+
+/** Fills the basic-auth create form (the type already chosen). */
+async function fillBasic(page, name, password = "old-secret") {
+  await page.getByRole("textbox", { name: /^Name/ }).fill(name);
+  await page.getByLabel(/^Base URL/).fill(TARGET + "/api");
+  await page.getByLabel(/^Test path/).fill("/ping");
+  await page.getByLabel(/^Username/).fill(USER);
+  await page.getByLabel(/^Password \(required\)/).fill(password);
+}
+
+/** Waits for the page's notice (the flash at the top of a view). */
+const notice = (page, text) => page.locator("#notice").getByText(text).waitFor();
+
+/** A section of the detail view, by its heading. */
+const section = (page, heading) => page.locator("section").filter({ has: page.getByRole("heading", { level: 2, name: heading }) });
+
+test("each persona creates a shared connection with its default availability; a member a personal one", async (t) => {
+  const cases = [
+    ["admin", "Everyone in the tenant", "Finance ERP"],
+    ["sca", "Site collection /sites/hr", "HR directory"],
+    ["owner", "Site /sites/hr/payroll", "Payroll exports"],
+  ];
+  for (const [who, availability, name] of cases) {
+    await t.test(who, async (t) => {
+      const { page } = await browser(t);
+      await signIn(page, who);
+      await page.getByRole("navigation").getByRole("link", { name: "New connection" }).click();
+      await page.getByRole("radio", { name: /HTTP with Basic authentication/ }).check();
+      assert.ok(await page.getByRole("radio", { name: /^Shared/ }).isChecked(), "shared is the default for " + who);
+      const def = page.getByRole("radio", { name: /\(default\)/ });
+      assert.ok(await def.isChecked(), "the default availability is chosen");
+      assert.match(await def.getAttribute("id").then((id) => page.locator(`label[for="${id}"]`).textContent()), new RegExp(availability.replace(/\//g, "\\/")));
+      await fillBasic(page, name);
+      await page.getByRole("button", { name: "Create connection" }).click();
+      await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
+      await notice(page, `Created ${name}.`);
+      assert.equal((await page.locator("#availability-now").textContent()).trim(), availability);
+      assert.equal(await page.locator(".status-line .badge").textContent(), "Active");
+      await page.getByRole("button", { name: "Test connection" }).click();
+      await page.getByText("The test passed.").waitFor();
+      await shot(page, `create-shared-${who}`);
+    });
+  }
+  await t.test("member", async (t) => {
+    const { page } = await browser(t);
+    await signIn(page, "member");
+    await page.getByRole("navigation").getByRole("link", { name: "New connection" }).click();
+    assert.ok(await page.getByRole("radio", { name: /^Shared/ }).isDisabled(), "a member cannot create a shared connection");
+    assert.ok(await page.getByRole("radio", { name: /^Personal/ }).isChecked());
+    await page.getByRole("radio", { name: /HTTP with Basic authentication/ }).check();
+    const name = "My timesheets";
+    await fillBasic(page, name);
+    await page.getByRole("button", { name: "Create connection" }).click();
+    await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
+    assert.equal((await page.locator("#availability-now").textContent()).trim(), "Only its creator");
+    await shot(page, "create-personal-member");
+  });
+});
+
+test("a member sees a shared connection without any control to change it", async (t) => {
+  const name = "Benefits portal";
+  const c = await api("admin", "POST", "/connections", { type: "http-basic", name, kind: "shared",
+    settings: { baseUrl: TARGET + "/api", testPath: "/ping" }, credentials: { username: USER, password: "old-secret" } });
+  const { page } = await browser(t);
+  await signIn(page, "member");
+  await page.getByRole("link", { name, exact: true }).click();
+  await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
+  await section(page, "Activity").getByRole("listitem").first().waitFor();
+  for (const label of ["Test connection", "Reconnect", "Disable", "Delete…", "Rename", "Save settings", "Replace credentials",
+    "Change availability", "Add owner", "Remove"]) {
+    assert.equal(await page.getByRole("button", { name: label }).count(), 0, `a member sees "${label}"`);
+  }
+  assert.equal(await page.locator("main input, main select, main textarea").count(), 0, "a member sees no editor");
+  assert.equal(await section(page, "Credentials").getByText("Set", { exact: true }).count(), 2);
+  // The API agrees: what the page hides, the member may not do.
+  const seen = await api("member", "GET", `/connections/${c.id}`);
+  assert.deepEqual(seen.permissions.filter((p) => p !== "use"), []);
+  await shot(page, "member-read-only");
+});
+
+test("OAuth: create, authorize at the local provider and come back; then reconnect", async (t) => {
+  const { context, page } = await browser(t);
+  await signIn(page, "admin");
+  await page.getByRole("navigation").getByRole("link", { name: "New connection" }).click();
+  await page.getByRole("radio", { name: /OAuth 2 \(generic\)/ }).check();
+  const name = "Partner API (OAuth)";
+  await page.getByRole("textbox", { name: /^Name/ }).fill(name);
+  await page.getByLabel(/^Base URL/).fill(TARGET + "/api");
+  const popup = context.waitForEvent("page");
+  await page.getByRole("button", { name: "Create and authorize" }).click();
+  const provider = await popup;
+  await provider.waitForLoadState();
+  await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
+  await notice(page, `Created and authorized ${name}.`);
+  assert.equal(await page.locator(".status-line .badge").textContent(), "Active");
+  await section(page, "Status").getByText("Access token expires").waitFor();
+
+  const again = context.waitForEvent("page");
+  await page.getByRole("button", { name: "Reconnect" }).click();
+  await again;
+  await notice(page, "Reconnected: the provider authorized the connection.");
+  assert.equal(await page.locator(".status-line .badge").textContent(), "Active");
+  const audit = section(page, "Activity");
+  await until("two authorizations in the activity", async () => (await audit.getByText("Authorized").count()) >= 2);
+  await shot(page, "oauth-create-reconnect");
+});
+
+test("a run suspended on an expired password is resumed by replacing the credentials on the page", async (t) => {
+  const now = await clockNow();
+  const name = "Payroll service";
+  const c = await api("admin", "POST", "/connections", { type: "http-basic", name, kind: "shared",
+    settings: { baseUrl: TARGET + "/api", testPath: "/ping", passwordExpiresAt: new Date(now.getTime() + 2 * 3600_000).toISOString() },
+    credentials: { username: USER, password: "old-secret" } });
+  await advance("3h");
+  await until("the password to expire", async () => (await api("admin", "GET", `/connections/${c.id}`)).status === "expired");
+  const run = await api("admin", "POST", "/runs", { workflowId: "payroll-sync", site: "/sites/hr",
+    steps: [{ id: "list", action: "http.request", connection: c.id, input: { method: "GET", path: "/items" } }] });
+  await until("the run to be suspended", async () => (await api("admin", "GET", `/runs/${run.id}`)).status === "suspended");
+
+  const { page } = await browser(t);
+  await signIn(page, "admin");
+  await page.getByRole("navigation").getByRole("link", { name: "Runs" }).click();
+  const card = page.locator(`[data-run="${run.id}"]`);
+  await card.getByText(/Terminates in 9 days 2\d hours|Terminates in 10 days/).waitFor();
+  await card.getByText("its credentials have expired").waitFor();
+  await card.getByRole("link", { name, exact: true }).click();
+
+  await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
+  assert.equal(await page.locator(".status-line .badge").textContent(), "Expired");
+  await section(page, "Where it is used").getByText("payroll-sync").first().waitFor();
+  // A new password with its new expiry: the settings change goes with it.
+  const later = new Date((await clockNow()).getTime() + 90 * 86400_000);
+  const local = new Date(later.getTime() - later.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await page.getByLabel(/^Password expires/).fill(local);
+  await page.getByRole("button", { name: "Replace credentials" }).click();
+  const form = page.locator("#credentials-form");
+  await form.getByLabel(/^Username/).fill(USER);
+  await form.getByLabel(/^Password/).fill("new-secret");
+  await form.getByRole("button", { name: "Save credentials" }).click();
+  await notice(page, "Credentials and settings saved.");
+  assert.equal(await page.locator(".status-line .badge").textContent(), "Active");
+
+  await until("the run to succeed", async () => (await api("admin", "GET", `/runs/${run.id}`)).status === "succeeded", 30_000);
+  await page.getByRole("navigation").getByRole("link", { name: "Runs" }).click();
+  await page.locator(`tr[data-run="${run.id}"]`).getByText("Succeeded").waitFor();
+  assert.equal(await page.locator(`li[data-run="${run.id}"]`).count(), 0, "no longer suspended");
+  await page.getByRole("link", { name: "Connections" }).first().click();
+  await page.getByRole("link", { name, exact: true }).click();
+  await section(page, "Activity").getByText("Replaced the credentials").waitFor();
+  await shot(page, "resume-by-new-credentials");
+  fs.copyFileSync(path.join(ARTIFACTS, "resume-by-new-credentials.png"), path.join(ARTIFACTS, "connection-detail.png"));
+});
+
+test("keyboard only: sign in and create a shared connection", async (t) => {
+  const { page } = await browser(t);
+  await page.goto(BASE + "/");
+  await page.getByRole("button", { name: personas.owner.button }).waitFor();
+  /** Presses Tab until the focused element matches; at most 60 times. */
+  const tabTo = async (what, matches, arg) => {
+    for (let i = 0; i < 60; i++) {
+      await page.keyboard.press("Tab");
+      if (await page.evaluate(matches, arg)) return;
+    }
+    throw new Error(`Tab never reached ${what}`);
+  };
+  const focusVisible = () => page.evaluate(() => {
+    const el = document.activeElement;
+    return !!el && el.matches(":focus-visible") && getComputedStyle(el).outlineStyle !== "none";
+  });
+  await tabTo("the site owner persona", () => document.activeElement?.getAttribute("data-persona") === "site-owner");
+  assert.ok(await focusVisible(), "focus is visible");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 1, name: "Connections" }).waitFor();
+  await tabTo("New connection", () => document.activeElement?.textContent === "New connection");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 1, name: "New connection" }).waitFor();
+  await tabTo("the type choice", () => document.activeElement?.getAttribute("name") === "type");
+  await page.keyboard.press("Space"); // the first type: HTTP with Basic authentication
+  assert.ok(await page.getByRole("radio", { name: /HTTP with Basic authentication/ }).isChecked());
+  const name = "Expenses API";
+  await tabTo("Name", () => document.activeElement?.id === "new-name");
+  await page.keyboard.type(name);
+  for (const [field, value] of [["settings.baseUrl", TARGET + "/api"], ["credentials.username", USER], ["credentials.password", "old-secret"]]) {
+    await tabTo(field, (f) => document.activeElement?.getAttribute("data-field") === f, field);
+    await page.keyboard.type(value);
+  }
+  await tabTo("Create connection", () => document.activeElement?.textContent === "Create connection");
+  assert.ok(await focusVisible(), "focus is visible on the submit button");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
+  assert.equal((await page.locator("#availability-now").textContent()).trim(), "Site /sites/hr/payroll");
+  await shot(page, "keyboard-create");
+});
+
+test("axe-core finds no serious or critical violation in any view", async (t) => {
+  // Something for every view to show: a run suspended on a refused password.
+  const name = "Legacy HR API";
+  const c = await api("admin", "POST", "/connections", { type: "http-basic", name, kind: "shared",
+    settings: { baseUrl: TARGET + "/api", testPath: "/ping" }, credentials: { username: USER, password: "wrong" } });
+  const run = await api("admin", "POST", "/runs", { workflowId: "hr-onboarding", site: "/sites/hr",
+    steps: [{ id: "add", action: "http.request", connection: c.id, input: { method: "POST", path: "/people", body: { n: 1 } } }] });
+  await until("the run to be suspended", async () => (await api("admin", "GET", `/runs/${run.id}`)).status === "suspended");
+  await api("admin", "POST", "/connections", { type: "oauth2-generic", name: "CRM (waiting for sign-in)", kind: "shared", settings: {} });
+
+  const { page } = await browser(t);
+  const scan = async (view) => {
+    await page.evaluate(AXE);
+    const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+    const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${view}: ${v.id} (${v.impact}) ${v.help}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    assert.deepEqual(bad, [], `axe-core in the ${view} view`);
+    await shot(page, `axe-${view}`);
+  };
+  await page.goto(BASE + "/");
+  await page.getByRole("button", { name: personas.admin.button }).waitFor();
+  await scan("sign-in");
+  await page.getByRole("button", { name: personas.admin.button }).click();
+  await page.getByRole("heading", { level: 1, name: "Connections" }).waitFor();
+  await page.getByRole("table").waitFor();
+  await scan("connections");
+  fs.copyFileSync(path.join(ARTIFACTS, "axe-connections.png"), path.join(ARTIFACTS, "connections-page.png"));
+  await page.getByRole("button", { name: /Needs attention/ }).click();
+  await scan("needs-attention");
+  await page.getByRole("navigation").getByRole("link", { name: "New connection" }).click();
+  await page.getByRole("radio", { name: /HTTP with an API key/ }).check();
+  await scan("create");
+  await page.getByRole("button", { name: "Create connection" }).click(); // empty: field errors
+  await page.locator(".field-error:not([hidden])").first().waitFor();
+  await scan("create-errors");
+  await page.getByRole("navigation").getByRole("link", { name: "Runs" }).click();
+  await page.locator(`li[data-run="${run.id}"]`).waitFor();
+  await scan("runs");
+  await page.locator(`li[data-run="${run.id}"]`).getByRole("button", { name: /Rebind/ }).click();
+  await page.getByRole("dialog").waitFor();
+  await scan("rebind-dialog");
+  await page.keyboard.press("Escape");
+  await page.locator(`li[data-run="${run.id}"]`).getByRole("link", { name, exact: true }).click();
+  await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
+  await section(page, "Activity").getByRole("listitem").first().waitFor();
+  await page.getByRole("button", { name: "Replace credentials" }).click();
+  await scan("detail");
+  await page.getByRole("button", { name: "Delete…" }).click();
+  await page.getByRole("dialog").getByText(/run\(s\) use it now/).waitFor();
+  await scan("delete-dialog");
+  // Deleting what runs wait on needs the second confirmation (409
+  // connection_in_use), then the run waits for a rebind.
+  await page.getByRole("dialog").getByRole("button", { name: "Delete", exact: true }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete anyway" }).waitFor();
+  await page.getByRole("dialog").getByText(/hr-onboarding/).waitFor();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete anyway" }).click();
+  await notice(page, `Deleted ${name}.`);
+  await until("the run to wait as connection_deleted", async () => (await api("admin", "GET", `/runs/${run.id}`)).suspension?.reason === "connection_deleted");
+  await page.getByRole("navigation").getByRole("link", { name: "Runs" }).click();
+  await page.locator(`li[data-run="${run.id}"]`).getByText("the connection was deleted").waitFor();
+  await scan("runs-after-delete");
+  await signOutAndIn(page, "member");
+  await page.getByRole("navigation").getByRole("link", { name: "New connection" }).click();
+  await scan("create-member");
+});
+
+async function signOutAndIn(page, who) {
+  await page.getByRole("button", { name: "Switch persona" }).click();
+  await page.getByRole("button", { name: personas[who].button }).click();
+  await page.getByRole("heading", { level: 1, name: "Connections" }).waitFor();
+}
