@@ -17,6 +17,7 @@ import (
 
 	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/events/schemas"
 	"github.com/connmgr/connmgr/shared/expiry"
 )
 
@@ -245,7 +246,7 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 			continue // the schedule's own events
 		}
 		seen[ev.DetailType]++
-		if err := events.Validate(ev.DetailType, ev.Detail); err != nil {
+		if err := schemas.Validate(ev.DetailType, ev.Detail); err != nil {
 			t.Errorf("%v\n%s", err, ev.Detail)
 		}
 	}

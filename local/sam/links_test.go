@@ -22,13 +22,18 @@ var sdkClients = map[string]string{
 const sdkService = "github.com/aws/aws-sdk-go-v2/service/"
 
 // notInBootstraps are packages no function binary may link: the SDK's
-// default configuration chain (app reads what Lambda sets), test-only
+// default configuration chain (app reads what Lambda sets), a general JSON
+// Schema validator and the x/text tables of its messages (the catalogue
+// checks its own keywords; event schemas are for tests), test-only
 // libraries, reflection that keeps every method of every linked type, and
 // the local stand-ins.
 var notInBootstraps = []string{
 	"github.com/aws/aws-sdk-go-v2/config",
 	"github.com/aws/aws-sdk-go-v2/service/sts",
 	"github.com/aws/aws-sdk-go-v2/service/sso",
+	"github.com/santhosh-tekuri/jsonschema/",
+	"golang.org/x/text/message",
+	"golang.org/x/text/language",
 	"github.com/awslabs/goformation/",
 	"github.com/truora/minidyn",
 	"github.com/nsmithuk/local-kms",

@@ -8,11 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
-
 	"github.com/connmgr/connmgr/shared/apperr"
 )
 
@@ -98,7 +93,7 @@ type Type struct {
 	// Online site URL, https://<name>.sharepoint.com/... (CheckSettings).
 	SharePointSiteSetting string `json:"-"`
 
-	settings, credentials *jsonschema.Schema
+	settings, credentials *schema
 	secretFields          []string
 	destinationSettings   []string
 }
@@ -234,8 +229,6 @@ var builtinTypes = []*Type{
 	},
 }
 
-var printer = message.NewPrinter(language.English)
-
 var (
 	compileOnce sync.Once
 	compileErr  error
@@ -246,11 +239,11 @@ func compileCatalogue() {
 	typeIndex = make(map[string]*Type, len(builtinTypes))
 	for _, t := range builtinTypes {
 		var err error
-		if t.settings, err = compile(t.ID+"/settings", t.Settings); err != nil {
+		if t.settings, err = compileSchema(t.ID+"/settings", t.Settings); err != nil {
 			compileErr = err
 			return
 		}
-		if t.credentials, err = compile(t.ID+"/credentials", t.Credentials); err != nil {
+		if t.credentials, err = compileSchema(t.ID+"/credentials", t.Credentials); err != nil {
 			compileErr = err
 			return
 		}
@@ -282,25 +275,6 @@ func compileCatalogue() {
 		slices.Sort(t.destinationSettings)
 		typeIndex[t.ID] = t
 	}
-}
-
-func compile(name string, schema json.RawMessage) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
-	if err != nil {
-		return nil, fmt.Errorf("connection type schema %s: %w", name, err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.AssertFormat()
-	url := "urn:connmgr:" + name
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("connection type schema %s: %w", name, err)
-	}
-	s, err := c.Compile(url)
-	if err != nil {
-		return nil, fmt.Errorf("connection type schema %s: %w", name, err)
-	}
-	return s, nil
 }
 
 // Types returns the catalogue in a stable order.
@@ -337,58 +311,42 @@ func (t *Type) ValidateCredentials(creds Credentials) error {
 	return validate(t.credentials, "credentials", m, true)
 }
 
-func validate(s *jsonschema.Schema, field string, v map[string]any, secret bool) error {
+func validate(s *schema, field string, v map[string]any, secret bool) error {
 	if v == nil {
 		v = map[string]any{}
 	}
-	// Round-trip through JSON so numbers take the form the validator expects.
-	raw, err := json.Marshal(v)
+	// Round-trip through JSON so values take their JSON types.
+	inst, err := decodeInstance(v)
 	if err != nil {
 		return apperr.InvalidField(field, "invalid_"+field, "%s must be a JSON object", field)
 	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return apperr.InvalidField(field, "invalid_"+field, "%s must be a JSON object", field)
+	if f := s.check(inst, nil); f != nil {
+		return describe(f, field, secret)
 	}
-	err = s.Validate(inst)
-	if err == nil {
-		return nil
-	}
-	ve, ok := err.(*jsonschema.ValidationError)
-	if !ok {
-		return apperr.InvalidField(field, "invalid_"+field, "%s are invalid", field)
-	}
-	return describe(leaf(ve), field, secret)
+	return nil
 }
 
-func leaf(e *jsonschema.ValidationError) *jsonschema.ValidationError {
-	for len(e.Causes) > 0 {
-		e = e.Causes[0]
-	}
-	return e
-}
-
-// describe turns a validation failure into a field and a message built only
-// from the schema, never from the rejected value.
-func describe(e *jsonschema.ValidationError, prefix string, secret bool) error {
-	loc := append([]string{prefix}, e.InstanceLocation...)
+// describe turns a validation failure into a field and a message built from
+// the schema (and, for a setting that does not match its pattern, the
+// value; never a credential's).
+func describe(f *violation, prefix string, secret bool) error {
+	loc := append([]string{prefix}, f.at...)
 	at := strings.Join(loc, ".")
-	switch k := e.ErrorKind.(type) {
-	case *kind.Required:
-		name := k.Missing[0]
-		return apperr.InvalidField(at+"."+name, "required", "%s is required", name)
-	case *kind.AdditionalProperties:
-		name := k.Properties[0]
-		return apperr.InvalidField(at+"."+truncate(name, 64), "unknown_field", "%s is not a field of this connection type", truncate(name, 64))
-	case *kind.Type:
-		return apperr.InvalidField(at, "invalid_type", "%s must be of type %s", at, strings.Join(k.Want, " or "))
-	case *kind.Format:
-		return apperr.InvalidField(at, "invalid_format", "%s must be a valid %s", at, k.Want)
+	switch f.keyword {
+	case "required":
+		return apperr.InvalidField(at+"."+f.name, "required", "%s is required", f.name)
+	case "additionalProperties":
+		name := truncate(f.name, 64)
+		return apperr.InvalidField(at+"."+name, "unknown_field", "%s is not a field of this connection type", name)
+	case "type":
+		return apperr.InvalidField(at, "invalid_type", "%s must be of type %s", at, f.want)
+	case "format":
+		return apperr.InvalidField(at, "invalid_format", "%s must be a valid %s", at, f.want)
 	}
 	if secret {
 		return apperr.InvalidField(at, "invalid_value", "%s does not satisfy the connection type's schema", at)
 	}
-	return apperr.InvalidField(at, "invalid_value", "%s: %s", at, truncate(e.ErrorKind.LocalizedString(printer), 200))
+	return apperr.InvalidField(at, "invalid_value", "%s: %s", at, truncate(f.detail, 200))
 }
 
 func truncate(s string, n int) string {

@@ -10,11 +10,11 @@
 // a failed PutEvents is retried later and never loses or undoes the change.
 // Delivery is at least once; consumers deduplicate on detail.eventId.
 //
-// Each detail type has a JSON Schema (draft 2020-12) in schemas/, embedded
-// in the binary (Schema, Validate): the contract for subscribers. The
-// schemas admit no property they do not list, so a secret cannot ride
-// along unnoticed; tests validate every builder's output and every event
-// the end-to-end scenarios put on the local bus.
+// Each detail type has a JSON Schema (draft 2020-12) in schemas/ (package
+// schemas, which tests import and the functions do not): the contract for
+// subscribers. The schemas admit no property they do not list, so a secret
+// cannot ride along unnoticed; tests validate every builder's output and
+// every event the end-to-end scenarios put on the local bus.
 package events
 
 import (

@@ -11,6 +11,7 @@ import (
 
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/events/schemas"
 	"github.com/connmgr/connmgr/shared/runs"
 )
 
@@ -23,8 +24,8 @@ func TestEveryDetailTypeHasASchema(t *testing.T) {
 	}
 	var want []string
 	for _, dt := range events.Catalogue {
-		want = append(want, events.SchemaFile(dt))
-		b, err := events.Schema(dt)
+		want = append(want, schemas.File(dt))
+		b, err := schemas.Schema(dt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,10 +35,10 @@ func TestEveryDetailTypeHasASchema(t *testing.T) {
 			Required             []string
 		}
 		if err := json.Unmarshal(b, &doc); err != nil || doc.Title != dt {
-			t.Errorf("%s: title %q, %v", events.SchemaFile(dt), doc.Title, err)
+			t.Errorf("%s: title %q, %v", schemas.File(dt), doc.Title, err)
 		}
 		if doc.AdditionalProperties == nil || *doc.AdditionalProperties {
-			t.Errorf("%s admits properties it does not list: a secret could ride along", events.SchemaFile(dt))
+			t.Errorf("%s admits properties it does not list: a secret could ride along", schemas.File(dt))
 		}
 		required := []string{"schemaVersion", "eventId", "tenant", "status", "at"}
 		switch {
@@ -50,7 +51,7 @@ func TestEveryDetailTypeHasASchema(t *testing.T) {
 		}
 		for _, f := range required {
 			if !slices.Contains(doc.Required, f) {
-				t.Errorf("%s does not require %s", events.SchemaFile(dt), f)
+				t.Errorf("%s does not require %s", schemas.File(dt), f)
 			}
 		}
 	}
@@ -58,7 +59,7 @@ func TestEveryDetailTypeHasASchema(t *testing.T) {
 	if !slices.Equal(files, want) {
 		t.Errorf("schemas/ holds %v, the catalogue needs %v", files, want)
 	}
-	if err := events.Validate("Connection Renamed", []byte(`{}`)); err == nil {
+	if err := schemas.Validate("Connection Renamed", []byte(`{}`)); err == nil {
 		t.Error("a detail type outside the catalogue validated")
 	}
 }
@@ -119,14 +120,14 @@ func TestBuildersValidate(t *testing.T) {
 	seen := map[string]bool{}
 	for _, e := range tests {
 		seen[e.DetailType] = true
-		if err := e.Validate(); err != nil {
+		if err := schemas.ValidateEvent(e); err != nil {
 			b, _ := e.Marshal()
 			t.Errorf("%s: %v\n%s", e.DetailType, err, b)
 		}
 		// What goes on the bus is what the outbox stores and decodes.
 		b, _ := e.Marshal()
 		back, err := events.Decode(e.DetailType, b)
-		if err != nil || back.Validate() != nil || back.ID() != e.ID() || back.Tenant() != "contoso" || !back.At().Equal(at) {
+		if err != nil || schemas.ValidateEvent(back) != nil || back.ID() != e.ID() || back.Tenant() != "contoso" || !back.At().Equal(at) {
 			t.Errorf("%s does not survive the outbox: %v", e.DetailType, err)
 		}
 	}
@@ -186,7 +187,7 @@ func TestSchemasReject(t *testing.T) {
 		m := valid(tt.base)
 		tt.mutate(m)
 		b, _ := json.Marshal(m)
-		if err := events.Validate(tt.dt, b); err == nil {
+		if err := schemas.Validate(tt.dt, b); err == nil {
 			t.Errorf("%s: validated %s", tt.name, b)
 		}
 	}

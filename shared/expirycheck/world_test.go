@@ -19,6 +19,7 @@ import (
 	"github.com/connmgr/connmgr/local/stacktest"
 	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/events/schemas"
 	"github.com/connmgr/connmgr/shared/expiry"
 	"github.com/connmgr/connmgr/shared/expirycheck"
 	"github.com/connmgr/connmgr/shared/identity"
@@ -269,7 +270,7 @@ func (w *world) reconnect(id string) {
 func (w *world) validateAll() {
 	w.t.Helper()
 	for _, e := range w.bus.of("") {
-		if err := e.Validate(); err != nil {
+		if err := schemas.ValidateEvent(e); err != nil {
 			w.t.Errorf("%s: %v", e.DetailType, err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/connmgr/connmgr/local/apitest"
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/events"
+	"github.com/connmgr/connmgr/shared/events/schemas"
 	"github.com/connmgr/connmgr/shared/expirycheck"
 	"github.com/connmgr/connmgr/shared/outbox"
 	"github.com/connmgr/connmgr/shared/resolver"
@@ -124,7 +125,7 @@ func TestPasswordExpiryFixes(t *testing.T) {
 		t.Fatalf("the check after a near expiry: %s", r)
 	}
 	for _, r := range env.Bus.Events("") {
-		if err := events.Validate(r.Event.DetailType, r.Event.Detail); err != nil {
+		if err := schemas.Validate(r.Event.DetailType, r.Event.Detail); err != nil {
 			t.Error(err)
 		}
 	}
