@@ -116,7 +116,7 @@ func TestCanariesNeverLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherKey, _, _ := oauthprovider.GenerateCertificate("canary-2", f.env.Clock.Now(), 365*24*time.Hour, true)
+	otherKey, otherCert, _ := oauthprovider.GenerateCertificate("canary-2", f.env.Clock.Now(), 365*24*time.Hour, true)
 	local := oauth.NewRegistry(f.env.Store, f.env.Sealer, oauth.RegistryOptions{Now: f.env.Clock.Now, AllowLoopbackHTTP: true})
 	app := oauth.ClientInput{ClientID: f.idp.ClientID(), ClientCertificate: string(certPEM), ClientPrivateKey: secret.New(string(otherKey)), TokenURL: f.idp.TokenURL()}
 	_, err = local.Put(ctx, admin, "sharepoint-online-app", app, 0)
@@ -175,12 +175,18 @@ func TestCanariesNeverLeak(t *testing.T) {
 	}
 
 	canaries := append([]string{user, password, apiKey, clientSec, otherClient}, f.idp.Issued()...)
-	// The private keys: 32-character pieces of their base64 bodies.
+	// The private keys: 32-character pieces of their base64 bodies, except
+	// pieces that are public too: a private key holds its modulus, which
+	// the certificate (shown by design) carries as well, and at times at
+	// the same base64 alignment.
+	public := string(certPEM) + string(otherCert)
 	for _, k := range [][]byte{keyPEM, otherKey} {
 		lines := strings.Split(strings.TrimSpace(string(k)), "\n")
 		for _, l := range lines[1 : len(lines)-1] {
-			if len(l) >= 32 {
-				canaries = append(canaries, l[:32])
+			for i := 0; i+32 <= len(l); i += 32 {
+				if piece := l[i : i+32]; !strings.Contains(public, piece) {
+					canaries = append(canaries, piece)
+				}
 			}
 		}
 	}
