@@ -5,6 +5,10 @@
 // this test starts what they need, runs them, and fails (never skips)
 // when the browser, node or the npm packages are missing.
 //
+// The sign-in on AWS (OpenID Connect, code flow with PKCE) runs against
+// stand-ins (oidc_test.go): the real page and web function router, a
+// stand-in provider and a stub of the API.
+//
 // Each scenario saves a screenshot of its final state under
 // test-artifacts/browser/ (CONNMGR_ARTIFACTS overrides), with the
 // runtime's log; docs/connections-page.png and docs/connection-detail.png
@@ -87,6 +91,11 @@ func TestConnectionsPageInChromium(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]any{"ok": true, "path": r.URL.Path})
 	}))
 	defer target.Close()
+	oidc, err := startOIDC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oidc.Close()
 
 	cmd := exec.CommandContext(ctx, node, "--test-reporter=spec", filepath.Join("local", "browsertest", "page.test.mjs"))
 	cmd.Dir = root
@@ -96,6 +105,8 @@ func TestConnectionsPageInChromium(t *testing.T) {
 		"TARGET_USER="+targetUser,
 		"ARTIFACTS="+artifacts,
 		"CHROMIUM="+chromium,
+		"OIDC_PAGE_URL="+oidc.Page.URL,
+		"OIDC_AUDIENCE="+oidcAudience,
 	)
 	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()

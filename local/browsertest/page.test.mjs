@@ -42,7 +42,7 @@ after(async () => { for (const b of open) await b.close().catch(() => {}); });
  * A browser with a fresh profile, and its page. Uncaught page errors fail
  * the test.
  */
-async function browser(t) {
+async function browser(t, options = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "connmgr-chromium-"));
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
@@ -50,6 +50,7 @@ async function browser(t) {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--no-first-run"],
     viewport: { width: 1280, height: 860 },
+    ...options,
   });
   open.push(context);
   context.setDefaultTimeout(WAIT);
@@ -139,13 +140,24 @@ test("each persona creates a shared connection with its default availability; a 
       assert.ok(await def.isChecked(), "the default availability is chosen");
       assert.match(await def.getAttribute("id").then((id) => page.locator(`label[for="${id}"]`).textContent()), new RegExp(availability.replace(/\//g, "\\/")));
       await fillBasic(page, name);
+      if (who === "admin") {
+        // The API's field error shows beside its field, and nothing is created.
+        await page.getByLabel(/^Base URL/).fill("ftp://files.example.com/");
+        await page.getByRole("button", { name: "Create connection" }).click();
+        const err = page.locator('[data-for="settings.baseUrl"] .field-error');
+        await err.waitFor();
+        assert.notEqual((await err.textContent()).trim(), "");
+        assert.equal(await page.getByLabel(/^Base URL/).getAttribute("aria-invalid"), "true");
+        await shot(page, "create-field-error");
+        await page.getByLabel(/^Base URL/).fill(TARGET + "/api");
+      }
       await page.getByRole("button", { name: "Create connection" }).click();
       await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
       await notice(page, `Created ${name}.`);
       assert.equal((await page.locator("#availability-now").textContent()).trim(), availability);
       assert.equal(await page.locator(".status-line .badge").textContent(), "Active");
       await page.getByRole("button", { name: "Test connection" }).click();
-      await page.getByText("The test passed.").waitFor();
+      await page.locator("#test-result").getByText("The test passed.").waitFor();
       await shot(page, `create-shared-${who}`);
     });
   }
@@ -211,6 +223,16 @@ test("OAuth: create, authorize at the local provider and come back; then reconne
   const audit = section(page, "Activity");
   await until("two authorizations in the activity", async () => (await audit.getByText("Authorized").count()) >= 2);
   await shot(page, "oauth-create-reconnect");
+
+  // Someone else renames it meanwhile: the page's write at the version it
+  // showed is refused (412), said in words, and the latest version shown.
+  const id = await page.locator("#edit-name").evaluate(() => location.hash.split("/").pop());
+  await api("admin", "PATCH", `/connections/${id}`, { name: "Partner API" });
+  await page.locator("#edit-name").fill("Partner API (production)");
+  await page.getByRole("button", { name: "Rename" }).click();
+  await notice(page, /Someone changed this after you opened it/);
+  await page.getByRole("heading", { level: 1, name: "Partner API", exact: true }).waitFor();
+  await shot(page, "stale-write-412");
 });
 
 test("a run suspended on an expired password is resumed by replacing the credentials on the page", async (t) => {
@@ -361,6 +383,15 @@ test("axe-core finds no serious or critical violation in any view", async (t) =>
   await page.getByRole("navigation").getByRole("link", { name: "Runs" }).click();
   await page.locator(`li[data-run="${run.id}"]`).getByText("the connection was deleted").waitFor();
   await scan("runs-after-delete");
+  // The rescue: point the run at another connection usable on its site.
+  await page.locator(`li[data-run="${run.id}"]`).getByRole("button", { name: /Rebind/ }).click();
+  await page.getByRole("dialog").getByLabel("Connection").selectOption({ label: "Finance ERP (shared)" });
+  await page.getByRole("dialog").getByRole("button", { name: "Rebind and resume" }).click();
+  await notice(page, "Rebound: the run resumed with the other connection.");
+  await until("the rebound run to succeed", async () => (await api("admin", "GET", `/runs/${run.id}`)).status === "succeeded", 30_000);
+  await page.locator("#refresh-runs").click();
+  await page.locator(`tr[data-run="${run.id}"]`).getByText("Succeeded").waitFor();
+  await shot(page, "rebind-rescue");
   await signOutAndIn(page, "member");
   await page.getByRole("navigation").getByRole("link", { name: "New connection" }).click();
   await scan("create-member");
@@ -371,3 +402,30 @@ async function signOutAndIn(page, who) {
   await page.getByRole("button", { name: personas[who].button }).click();
   await page.getByRole("heading", { level: 1, name: "Connections" }).waitFor();
 }
+
+test("on AWS: OpenID Connect sign-in (code flow with PKCE), the token in memory only", async (t) => {
+  // A stand-in provider on https://127.0.0.1 (its certificate is the test's
+  // own) and a stub API that records the bearer tokens; see oidc_test.go.
+  const PAGE = env("OIDC_PAGE_URL");
+  const { page } = await browser(t, { ignoreHTTPSErrors: true });
+  await page.goto(PAGE + "/#/new");
+  await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: personas.admin.button }).count(), 0, "no persona picker on AWS");
+  assert.ok(await page.locator("#dev").isHidden(), "no dev panel on AWS");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { level: 1, name: "New connection" }).waitFor(); // back where it started
+  await page.getByText("Signed in as").waitFor();
+  assert.equal(new URL(page.url()).search, "", "the code and state are gone from the address bar");
+  const kept = await page.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, document.cookie]));
+  assert.equal(kept, JSON.stringify([{}, {}, ""]), "nothing is kept in storage or cookies");
+  const report = await (await fetch(PAGE + "/stand-in/report")).json();
+  assert.deepEqual(report.problems, [], "the provider refused a step");
+  assert.ok(report.bearers.length > 0, "the page called the API");
+  for (const b of report.bearers) {
+    assert.equal(JSON.parse(Buffer.from(b.split(".")[1], "base64url").toString()).aud, env("OIDC_AUDIENCE"), "the API's audience");
+  }
+  await shot(page, "oidc-sign-in");
+  // A reload keeps nothing: sign in again.
+  await page.reload();
+  await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor();
+});

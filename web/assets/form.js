@@ -48,7 +48,8 @@ export function showFieldError(form, name, message) {
   c.setAttribute("aria-invalid", "true");
   const err = document.getElementById(`${c.id}-error`);
   if (err) {
-    err.textContent = message;
+    // Beside the field, the API's "settings.baseUrl: ..." need not name it.
+    err.textContent = message.startsWith(`${name}: `) ? message.slice(name.length + 2) : message;
     err.hidden = false;
   }
   c.focus();
