@@ -42,7 +42,7 @@ import (
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
-	"github.com/connmgr/connmgr/shared/vault"
+	"github.com/connmgr/connmgr/shared/vault/kmsvault"
 )
 
 // DefaultAddr is where `make dev` listens unless PORT says otherwise.
@@ -195,7 +195,7 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		return nil, err
 	}
 	rt.clients = oauth.NewRegistry(store.New(rt.Stack.DynamoDBClient(), rt.Stack.TableName, opts.Clock.Now),
-		vault.NewSealer(rt.Stack.KMSClient(), emulator.KeyAlias), oauth.RegistryOptions{Now: opts.Clock.Now, AllowLoopbackHTTP: true})
+		kmsvault.NewSealer(rt.Stack.KMSClient(), emulator.KeyAlias), oauth.RegistryOptions{Now: opts.Clock.Now, AllowLoopbackHTTP: true})
 
 	routers := map[string]*httpapi.Router{}
 	for _, f := range all {

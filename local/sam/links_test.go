@@ -49,18 +49,11 @@ var notInBootstraps = []string{
 // each with why; TestContractLinks fails when one is no longer linked, so
 // the list only shrinks.
 var knownExcess = map[string]map[string]string{
-	"expiry-check": {"kms": viaVault},
-	"finish-run":   {"kms": viaVault, "sfn": viaWorkflow},
-	"resume-runs":  {"kms": viaVault},
-	"run-step":     {"kms": viaVault, "sfn": viaWorkflow},
-	"runs":         {"kms": viaVault},
-	"suspend-run":  {"kms": viaVault},
+	"finish-run": {"sfn": viaWorkflow},
+	"run-step":   {"sfn": viaWorkflow},
 }
 
-const (
-	viaVault    = "shared/connection imports shared/vault (vault.Binding), whose Sealer and Opener call KMS"
-	viaWorkflow = "shared/workflow holds the Step Functions engine beside the task handlers"
-)
+const viaWorkflow = "shared/workflow holds the Step Functions engine beside the task handlers"
 
 // linkedServices returns, for each function folder, the aws-sdk-go-v2
 // client packages its bootstrap links and every package it links, as

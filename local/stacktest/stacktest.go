@@ -23,7 +23,7 @@ import (
 	"github.com/connmgr/connmgr/local/emulator"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/shared/store"
-	"github.com/connmgr/connmgr/shared/vault"
+	"github.com/connmgr/connmgr/shared/vault/kmsvault"
 )
 
 // Env is a running stack.
@@ -35,7 +35,7 @@ type Env struct {
 	KMSAPI   *kms.Client
 	Clock    *clock.Clock
 	Store    *store.Store
-	Sealer   *vault.Sealer
+	Sealer   *kmsvault.Sealer
 }
 
 // Start runs fresh emulators for t, on the backend CONNMGR_TEST_BACKEND
@@ -62,7 +62,7 @@ func Start(t testing.TB) *Env {
 		o.APIOptions = append(o.APIOptions, e.KMS.Middleware)
 	})
 	e.Store = store.New(e.DynamoDB, stack.TableName, e.Clock.Now)
-	e.Sealer = vault.NewSealer(e.KMSAPI, stack.KeyAlias)
+	e.Sealer = kmsvault.NewSealer(e.KMSAPI, stack.KeyAlias)
 	return e
 }
 
@@ -109,7 +109,9 @@ func MinidynOnly(t testing.TB, why string) {
 }
 
 // Opener returns an Opener over the counted KMS client; cache may be nil.
-func (e *Env) Opener(cache *vault.KeyCache) *vault.Opener { return vault.NewOpener(e.KMSAPI, cache) }
+func (e *Env) Opener(cache *kmsvault.KeyCache) *kmsvault.Opener {
+	return kmsvault.NewOpener(e.KMSAPI, cache)
+}
 
 // Reset zeroes both call counters.
 func (e *Env) Reset() {

@@ -29,7 +29,7 @@ import (
 	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
 	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
-	"github.com/connmgr/connmgr/shared/vault"
+	"github.com/connmgr/connmgr/shared/vault/kmsvault"
 )
 
 // bus is the event bus: it keeps what was published, or refuses all.
@@ -215,7 +215,7 @@ func (w *world) withOAuth(opts oauthprovider.Options) {
 // resolveFunction is one instance of the resolve function.
 func (w *world) resolveFunction() lambdaFunc {
 	w.t.Helper()
-	res, err := resolver.New(resolver.Config{Store: w.env.Store, Opener: w.env.Opener(vault.NewKeyCache(0, 0, 0, w.env.Clock.Now)), Sealer: w.env.Sealer,
+	res, err := resolver.New(resolver.Config{Store: w.env.Store, Opener: w.env.Opener(kmsvault.NewKeyCache(0, 0, 0, w.env.Clock.Now)), Sealer: w.env.Sealer,
 		HTTPClient: oauth.NewHTTPClient(oauth.HTTPOptions{AllowPrivateNetworks: true}), Now: w.env.Clock.Now, NewID: w.newID, Log: w.log,
 		Events: w.relay, LastUsedInterval: -1})
 	if err != nil {

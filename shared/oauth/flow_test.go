@@ -22,6 +22,7 @@ import (
 	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
 	"github.com/connmgr/connmgr/shared/vault"
+	"github.com/connmgr/connmgr/shared/vault/kmsvault"
 )
 
 const redirectURI = "https://connmgr.example.test/oauth/callback"
@@ -35,7 +36,7 @@ type fixture struct {
 	registry *oauth.Registry
 	auth     *oauth.Authorizer
 	callback *oauth.Callback
-	opener   *vault.Opener
+	opener   *kmsvault.Opener
 	admin    identity.Caller
 	alice    identity.Caller
 	ids      atomic.Int64
@@ -63,7 +64,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.opener = f.env.Opener(vault.NewKeyCache(0, 0, 0, f.env.Clock.Now))
+	f.opener = f.env.Opener(kmsvault.NewKeyCache(0, 0, 0, f.env.Clock.Now))
 	f.callback = f.newCallback(t, redirectURI)
 	return f
 }

@@ -5,7 +5,7 @@
 // # The hot path
 //
 // One strongly consistent GetItem of the connection (the sealed secret is on
-// the item) and, while the data key is in the vault.KeyCache, no KMS call.
+// the item) and, while the data key is in the kmsvault.KeyCache, no KMS call.
 // Last-used time is recorded at most once per connection per
 // LastUsedInterval per instance, inside the resolution (a 250 ms budget,
 // skipped on failure): Lambda freezes an instance when its handler

@@ -18,7 +18,7 @@ import (
 	"github.com/connmgr/connmgr/shared/resolver"
 	"github.com/connmgr/connmgr/shared/secret"
 	"github.com/connmgr/connmgr/shared/store"
-	"github.com/connmgr/connmgr/shared/vault"
+	"github.com/connmgr/connmgr/shared/vault/kmsvault"
 )
 
 const redirectURI = "https://connmgr.example.test/oauth/callback"
@@ -80,7 +80,7 @@ func (f *fixture) newID() string { return fmt.Sprintf("01ZZ%010d", f.ids.Add(1))
 func (f *fixture) instance(t testing.TB, adjust func(*resolver.Config)) *resolver.Resolver {
 	t.Helper()
 	cfg := resolver.Config{
-		Store: f.env.Store, Opener: f.env.Opener(vault.NewKeyCache(0, 0, 0, f.env.Clock.Now)), Sealer: f.env.Sealer,
+		Store: f.env.Store, Opener: f.env.Opener(kmsvault.NewKeyCache(0, 0, 0, f.env.Clock.Now)), Sealer: f.env.Sealer,
 		Now: f.env.Clock.Now, NewID: f.newID, HTTPClient: localHTTP,
 		Log: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

@@ -57,7 +57,7 @@ const (
 // Config builds a Resolver. Store, Opener and Sealer are required.
 type Config struct {
 	Store Store
-	// Opener decrypts secrets: vault.NewOpener(kms, vault.NewKeyCache(...))
+	// Opener decrypts secrets: kmsvault.NewOpener(kms, kmsvault.NewKeyCache(...))
 	// so warm resolutions skip KMS.
 	Opener oauth.Opener
 	// Sealer seals refreshed tokens (kms:GenerateDataKey).

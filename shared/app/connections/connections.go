@@ -16,7 +16,7 @@ import (
 	"github.com/connmgr/connmgr/shared/manager"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
-	"github.com/connmgr/connmgr/shared/vault"
+	"github.com/connmgr/connmgr/shared/vault/kmsvault"
 )
 
 // Handler is the function's handler, the builder its main passes to app.Main.
@@ -26,7 +26,7 @@ func Handler(a *app.App) (any, error) { return app.Serve(Router(a)) }
 func Router(a *app.App) (*httpapi.Router, error) {
 	cfg := a.Config()
 	st := table.Store(a)
-	sealer := vault.NewSealer(app.Client(a, app.KMS, kms.NewFromConfig), cfg.KMSKeyID)
+	sealer := kmsvault.NewSealer(app.Client(a, app.KMS, kms.NewFromConfig), cfg.KMSKeyID)
 	authz, err := oauth.NewAuthorizer(oauth.AuthorizerConfig{Store: st, Sealer: sealer, RedirectURI: cfg.OAuthRedirectURI,
 		AllowLoopbackHTTP: cfg.LocalNetworks(), Now: a.Now})
 	if err != nil {

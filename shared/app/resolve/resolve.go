@@ -15,7 +15,7 @@ import (
 	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/oauth"
 	"github.com/connmgr/connmgr/shared/resolver"
-	"github.com/connmgr/connmgr/shared/vault"
+	"github.com/connmgr/connmgr/shared/vault/kmsvault"
 )
 
 // Handler is the function's handler, the builder its main passes to app.Main.
@@ -32,8 +32,8 @@ func Resolver(a *app.App) (*resolver.Handler, error) {
 	cfg := a.Config()
 	st := table.Store(a)
 	keys := app.Client(a, app.KMS, kms.NewFromConfig)
-	cache := vault.NewKeyCache(vault.DefaultCacheEntries, vault.DefaultCacheMaxAge, vault.DefaultCacheMaxUses, a.Now)
-	opener, sealer := vault.NewOpener(keys, cache), vault.NewSealer(keys, cfg.KMSKeyID)
+	cache := kmsvault.NewKeyCache(kmsvault.DefaultCacheEntries, kmsvault.DefaultCacheMaxAge, kmsvault.DefaultCacheMaxUses, a.Now)
+	opener, sealer := kmsvault.NewOpener(keys, cache), kmsvault.NewSealer(keys, cfg.KMSKeyID)
 	httpc := oauth.NewHTTPClient(oauth.HTTPOptions{AllowPrivateNetworks: cfg.LocalNetworks()})
 	res, err := resolver.New(resolver.Config{Store: st, Opener: opener, Sealer: sealer, HTTPClient: httpc, Now: a.Now, Log: a.Logger(),
 		NewID: a.NewID, Events: table.Outbox(a)})

@@ -1,4 +1,4 @@
-package vault_test
+package kmsvault_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/connmgr/connmgr/local/emulator"
 	"github.com/connmgr/connmgr/local/stacktest"
 	"github.com/connmgr/connmgr/shared/vault"
+	"github.com/connmgr/connmgr/shared/vault/kmsvault"
 )
 
 func sealed(t *testing.T, env *stacktest.Env, b vault.Binding, pt string) vault.Sealed {
@@ -37,9 +38,9 @@ func TestCiphertextBoundToItsIdentity(t *testing.T) {
 	other := sealed(t, env, vault.Binding{Tenant: "t1", Subject: "conn-b", Version: 3}, "CANARY-password-b")
 
 	for _, cached := range []bool{false, true} {
-		var cache *vault.KeyCache
+		var cache *kmsvault.KeyCache
 		if cached {
-			cache = vault.NewKeyCache(0, 0, 0, env.Clock.Now)
+			cache = kmsvault.NewKeyCache(0, 0, 0, env.Clock.Now)
 		}
 		o := env.Opener(cache)
 		pt, err := o.Open(ctx, a, s)
@@ -92,7 +93,7 @@ func TestDisabledKeyIsKeyUnavailable(t *testing.T) {
 	ctx := context.Background()
 	b := vault.Binding{Tenant: "t1", Subject: "c", Version: 1}
 	s := sealed(t, env, b, "pw")
-	cache := vault.NewKeyCache(0, 0, 0, env.Clock.Now)
+	cache := kmsvault.NewKeyCache(0, 0, 0, env.Clock.Now)
 	warm := env.Opener(cache)
 	if _, err := warm.Open(ctx, b, s); err != nil {
 		t.Fatal(err)
@@ -121,7 +122,7 @@ func TestDisabledKeyIsKeyUnavailable(t *testing.T) {
 	if _, err := warm.Open(ctx, b, s); err != nil {
 		t.Fatalf("warm open after disable: %v", err)
 	}
-	env.Clock.Advance(vault.DefaultCacheMaxAge)
+	env.Clock.Advance(kmsvault.DefaultCacheMaxAge)
 	if _, err := warm.Open(ctx, b, s); !errors.Is(err, vault.ErrKeyUnavailable) {
 		t.Fatalf("open after the cached key aged out: %v", err)
 	}
@@ -135,7 +136,7 @@ func TestKeyCacheBounds(t *testing.T) {
 	b2 := vault.Binding{Tenant: "t1", Subject: "c2", Version: 1}
 	b3 := vault.Binding{Tenant: "t1", Subject: "c3", Version: 1}
 	s1, s2, s3 := sealed(t, env, b1, "one"), sealed(t, env, b2, "two"), sealed(t, env, b3, "three")
-	open := func(o *vault.Opener, b vault.Binding, s vault.Sealed, want string) {
+	open := func(o *kmsvault.Opener, b vault.Binding, s vault.Sealed, want string) {
 		t.Helper()
 		pt, err := o.Open(ctx, b, s)
 		if err != nil || string(pt) != want {
@@ -145,7 +146,7 @@ func TestKeyCacheBounds(t *testing.T) {
 
 	t.Run("age", func(t *testing.T) {
 		env.Reset()
-		cache := vault.NewKeyCache(10, 2*time.Minute, 0, env.Clock.Now)
+		cache := kmsvault.NewKeyCache(10, 2*time.Minute, 0, env.Clock.Now)
 		o := env.Opener(cache)
 		open(o, b1, s1, "one")
 		env.Clock.Advance(2*time.Minute - time.Second)
@@ -161,10 +162,10 @@ func TestKeyCacheBounds(t *testing.T) {
 	})
 	t.Run("age is capped at 5 minutes", func(t *testing.T) {
 		env.Reset()
-		cache := vault.NewKeyCache(10, time.Hour, 0, env.Clock.Now)
+		cache := kmsvault.NewKeyCache(10, time.Hour, 0, env.Clock.Now)
 		o := env.Opener(cache)
 		open(o, b1, s1, "one")
-		env.Clock.Advance(vault.DefaultCacheMaxAge)
+		env.Clock.Advance(kmsvault.DefaultCacheMaxAge)
 		open(o, b1, s1, "one")
 		if decrypts() != 2 {
 			t.Fatalf("an hour asked, 5 minutes given: %d decrypts, want 2", decrypts())
@@ -172,7 +173,7 @@ func TestKeyCacheBounds(t *testing.T) {
 	})
 	t.Run("uses", func(t *testing.T) {
 		env.Reset()
-		cache := vault.NewKeyCache(10, 0, 3, env.Clock.Now)
+		cache := kmsvault.NewKeyCache(10, 0, 3, env.Clock.Now)
 		o := env.Opener(cache)
 		for range 3 {
 			open(o, b1, s1, "one")
@@ -187,7 +188,7 @@ func TestKeyCacheBounds(t *testing.T) {
 	})
 	t.Run("entries", func(t *testing.T) {
 		env.Reset()
-		cache := vault.NewKeyCache(2, 0, 0, env.Clock.Now)
+		cache := kmsvault.NewKeyCache(2, 0, 0, env.Clock.Now)
 		o := env.Opener(cache)
 		open(o, b1, s1, "one")
 		env.Clock.Advance(time.Second)
@@ -209,7 +210,7 @@ func TestKeyCacheBounds(t *testing.T) {
 	})
 	t.Run("no cross-tenant or cross-item hit", func(t *testing.T) {
 		env.Reset()
-		cache := vault.NewKeyCache(10, 0, 0, env.Clock.Now)
+		cache := kmsvault.NewKeyCache(10, 0, 0, env.Clock.Now)
 		o := env.Opener(cache)
 		open(o, b1, s1, "one")
 		// The same envelope presented for another tenant or item: the cache

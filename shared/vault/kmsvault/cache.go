@@ -1,9 +1,11 @@
-package vault
+package kmsvault
 
 import (
 	"crypto/cipher"
 	"sync"
 	"time"
+
+	"github.com/connmgr/connmgr/shared/vault"
 )
 
 // KeyCache keeps recently decrypted data keys (as ready AEADs) so warm
@@ -53,7 +55,7 @@ func NewKeyCache(maxEntries int, maxAge time.Duration, maxUses int, now func() t
 	return &KeyCache{now: now, max: maxEntries, maxAge: maxAge, maxUses: maxUses, entries: map[cacheKey]*cacheEntry{}}
 }
 
-func (c *KeyCache) get(b Binding, encryptedKey []byte) cipher.AEAD {
+func (c *KeyCache) get(b vault.Binding, encryptedKey []byte) cipher.AEAD {
 	k := cacheKey{b.Tenant, b.Subject, string(encryptedKey)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -69,7 +71,7 @@ func (c *KeyCache) get(b Binding, encryptedKey []byte) cipher.AEAD {
 	return e.aead
 }
 
-func (c *KeyCache) put(b Binding, encryptedKey []byte, aead cipher.AEAD) {
+func (c *KeyCache) put(b vault.Binding, encryptedKey []byte, aead cipher.AEAD) {
 	k := cacheKey{b.Tenant, b.Subject, string(encryptedKey)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
