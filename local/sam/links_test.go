@@ -45,19 +45,8 @@ var notInBootstraps = []string{
 	"github.com/connmgr/connmgr/shared/app/functions",
 }
 
-// knownExcess are SDK clients a function links but its role may not call,
-// each with why; TestContractLinks fails when one is no longer linked, so
-// the list only shrinks.
-var knownExcess = map[string]map[string]string{
-	"finish-run": {"sfn": viaWorkflow},
-	"run-step":   {"sfn": viaWorkflow},
-}
-
-const viaWorkflow = "shared/workflow holds the Step Functions engine beside the task handlers"
-
-// linkedServices returns, for each function folder, the aws-sdk-go-v2
-// client packages its bootstrap links and every package it links, as
-// Lambda builds it (linux/arm64, lambda.norpc).
+// linkedPackages returns, for each function folder, every package its
+// bootstrap links, as Lambda builds it (linux/arm64, lambda.norpc).
 func linkedPackages(t *testing.T, root string) map[string][]string {
 	t.Helper()
 	out, err := goCmd(t, root, lambdaEnv, "list", "-tags", "lambda.norpc", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", "./functions/...")
@@ -117,20 +106,14 @@ func TestContractLinks(t *testing.T) {
 					t.Errorf("functions/%s links another function's wiring, %s", f.Folder, p)
 				}
 			}
-			excess := knownExcess[f.Folder]
 			for c := range clients {
-				if !granted[c] && excess[c] == "" {
+				if !granted[c] {
 					t.Errorf("functions/%s links the %s client but %s grants %s no %s action", f.Folder, c, sam.TemplateFile, f.LogicalID, c)
 				}
 			}
 			for c := range granted {
 				if !clients[c] {
 					t.Errorf("%s grants %s %s actions but functions/%s links no %s client: drop the grant", sam.TemplateFile, f.LogicalID, c, f.Folder, c)
-				}
-			}
-			for c := range excess {
-				if !clients[c] || granted[c] {
-					t.Errorf("knownExcess lists %s for functions/%s, which no longer links it without a grant: remove the entry", c, f.Folder)
 				}
 			}
 			t.Logf("links %v", slices.Sorted(maps.Keys(clients)))

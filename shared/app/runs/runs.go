@@ -9,6 +9,7 @@ import (
 	"github.com/connmgr/connmgr/shared/app/table"
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/workflow"
+	"github.com/connmgr/connmgr/shared/workflow/sfnengine"
 )
 
 // Handler is the function's handler, the builder its main passes to app.Main.
@@ -18,7 +19,7 @@ func Handler(a *app.App) (any, error) { return app.Serve(Router(a)) }
 func Router(a *app.App) (*httpapi.Router, error) {
 	rt := httpapi.NewRouter(a.Logger())
 	workflow.New(workflow.Deps{
-		Store: table.Store(a), Engine: workflow.NewStepFunctions(app.Client(a, app.StepFunctions, sfn.NewFromConfig), a.Config().StateMachineARN),
+		Store: table.Store(a), Engine: sfnengine.New(app.Client(a, app.StepFunctions, sfn.NewFromConfig), a.Config().StateMachineARN),
 		Events: table.Outbox(a), Now: a.Now, NewID: a.NewID, Log: a.Logger(),
 	}).Routes(rt)
 	return rt, nil
