@@ -33,7 +33,7 @@ import (
 	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/local/sam"
-	"github.com/connmgr/connmgr/local/sfnserver"
+	"github.com/connmgr/connmgr/local/standins"
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/app/functions"
 	"github.com/connmgr/connmgr/shared/apperr"
@@ -97,9 +97,11 @@ type Runtime struct {
 	// Calls records every AWS operation each function makes.
 	Calls Calls
 	// Engine runs the template's state machines (Step Functions API at SFNURL).
-	Engine        *asl.Engine
-	SFNURL        string
-	stateMachines map[string]string // logical id → ARN
+	Engine *asl.Engine
+	SFNURL string
+	// standins are the AWS stand-ins above (Stack, Lambda, Bus, Engine).
+	standins *standins.StandIns
+	params   map[string]string // the template parameters' local values
 
 	clients   *oauth.Registry
 	closers   []func()
@@ -161,18 +163,13 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	logger := func(component string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: opts.LogLevel})).With(slog.String("component", component))
 	}
-	if rt.Stack, err = emulator.Start(ctx, tmpl, emulator.StackOptions{}); err != nil {
-		return nil, fmt.Errorf("runtime: emulators: %w", err)
-	}
-	rt.closers = append(rt.closers, rt.Stack.Close)
-	rt.Lambda = lambdaserver.NewRegistry(lambdaserver.Options{Clock: opts.Clock, Region: emulator.Region, AccountID: emulator.AccountID, Logger: logger("lambda")})
-	rt.closers = append(rt.closers, rt.Lambda.Close)
-	lsrv, err := lambdaserver.Start("", rt.Lambda)
+	si, err := standins.Start(ctx, tmpl, standins.Options{Clock: opts.Clock, Logger: logger, EngineInvoker: opts.EngineInvoker})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	rt.closers = append(rt.closers, func() { lsrv.Close() })
-	rt.LambdaURL = lsrv.URL
+	rt.closers = append(rt.closers, si.Close)
+	rt.standins, rt.Stack, rt.Lambda, rt.LambdaURL, rt.Engine, rt.SFNURL, rt.EventsURL = si, si.Stack, si.Lambda, si.LambdaURL, si.Engine, si.SFNURL, si.EventsURL
+	rt.params = standins.LocalParameters(rt.URL, opts.LogLevel)
 	if rt.OAuth, err = oauthprovider.Start(oauthprovider.Options{Now: opts.Clock.Now}); err != nil {
 		return nil, fmt.Errorf("runtime: OAuth provider: %w", err)
 	}
@@ -181,17 +178,6 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		return nil, fmt.Errorf("runtime: OAuth client certificate: %w", err)
 	}
 	if err := rt.OAuth.TrustCertificate(rt.appCert); err != nil {
-		return nil, err
-	}
-	// The bus's address is part of every function's configuration, but its
-	// rules need the functions registered: listen now, serve once built.
-	busLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	rt.closers = append(rt.closers, func() { busLn.Close() })
-	rt.EventsURL = "http://" + busLn.Addr().String()
-	if err := rt.startStepFunctions(opts.Clock, opts.EngineInvoker, logger("stepfunctions")); err != nil {
 		return nil, err
 	}
 	rt.clients = oauth.NewRegistry(store.New(rt.Stack.DynamoDBClient(), rt.Stack.TableName, opts.Clock.Now),
@@ -216,25 +202,11 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 			}
 		}
 	}
-	rules, err := tmpl.EventRules()
-	if err != nil {
-		return nil, err
+	// The bus's rules target the functions: serve it once they are registered.
+	if err := si.ServeBus(rt.params); err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	for i, r := range rules {
-		// A schedule may come from a parameter (!Ref ExpiryCheckSchedule).
-		if _, ok := sam.RefTarget(r.Schedule); ok {
-			if rules[i].Schedule, err = rt.localValue(r.Schedule, opts); err != nil {
-				return nil, fmt.Errorf("runtime: rule %s schedule: %w", r.Name, err)
-			}
-		}
-	}
-	if rt.Bus, err = eventbus.New(eventbus.Options{Rules: rules, Invoker: rt.Lambda, Clock: opts.Clock, Region: emulator.Region, AccountID: emulator.AccountID, Logger: logger("events")}); err != nil {
-		return nil, fmt.Errorf("runtime: event bus: %w", err)
-	}
-	rt.closers = append(rt.closers, rt.Bus.Close)
-	busSrv := &http.Server{Handler: eventbus.Handler(rt.Bus), ReadHeaderTimeout: 10 * time.Second}
-	go busSrv.Serve(busLn)
-	rt.closers = append(rt.closers, func() { busSrv.Close() })
+	rt.Bus = si.Bus
 	var gwFns []gateway.Function
 	for _, f := range fns {
 		gf, err := gatewayFunction(f, routers[f.LogicalID])
@@ -286,48 +258,8 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	return rt, nil
 }
 
-// startStepFunctions loads every state machine of the template into the
-// local engine, its substitutions resolved to the local functions, and
-// serves the Step Functions API. Lambda must be set up first.
-func (rt *Runtime) startStepFunctions(clk *clock.Clock, wrap func(asl.Invoker) asl.Invoker, log *slog.Logger) error {
-	var invoker asl.Invoker = rt.Lambda
-	if wrap != nil {
-		invoker = wrap(invoker)
-	}
-	rt.Engine = asl.NewEngine(asl.Options{Clock: clk, Invoker: invoker, Region: emulator.Region, AccountID: emulator.AccountID, Logger: log})
-	rt.closers = append(rt.closers, rt.Engine.Close)
-	machines, err := rt.Template.StateMachines()
-	if err != nil {
-		return err
-	}
-	rt.stateMachines = map[string]string{}
-	for _, m := range machines {
-		subs := map[string]string{}
-		for name, v := range m.Substitutions {
-			target, ok := sam.GetAttTarget(v)
-			fn, attr, _ := strings.Cut(target, ".")
-			if _, err := rt.Template.CF.GetServerlessFunctionWithName(fn); !ok || err != nil || attr != "Arn" {
-				return fmt.Errorf("runtime: state machine %s substitution %s = %q: only !GetAtt <Function>.Arn is resolved locally", m.LogicalID, name, v)
-			}
-			subs[name] = rt.Lambda.ARN(fn)
-		}
-		sm, err := rt.Engine.CreateStateMachine(asl.StateMachineSpec{Name: m.LogicalID, Definition: m.Definition, Substitutions: subs})
-		if err != nil {
-			return fmt.Errorf("runtime: state machine %s: %w", m.LogicalID, err)
-		}
-		rt.stateMachines[m.LogicalID] = sm.ARN
-	}
-	srv, err := sfnserver.Start("", rt.Engine)
-	if err != nil {
-		return err
-	}
-	rt.closers = append(rt.closers, func() { srv.Close() })
-	rt.SFNURL = srv.URL
-	return nil
-}
-
 // StateMachineARN is the local ARN of the template's state machine id.
-func (rt *Runtime) StateMachineARN(id string) string { return rt.stateMachines[id] }
+func (rt *Runtime) StateMachineARN(id string) string { return rt.standins.StateMachineARN(id) }
 
 // RegisterOAuthClient makes the local OAuth provider the tenant's client
 // of the oauth2-generic, sharepoint-online and sharepoint-online-app types
@@ -416,19 +348,9 @@ func httpFunctions(tmpl *sam.Template) ([]sam.Function, *sam.JWTAuthorizer, erro
 // the template's environment for f, each reference resolved to its local
 // counterpart, with the optional endpoints pointing at the emulators.
 func (rt *Runtime) buildApp(ctx context.Context, f sam.Function, opts Options, logOut io.Writer) (*app.App, error) {
-	env := map[string]string{
-		app.EnvDynamoDBEndpoint: rt.Stack.DynamoDB.URL,
-		app.EnvKMSEndpoint:      rt.Stack.KMS.URL,
-		app.EnvLambdaEndpoint:   rt.LambdaURL,
-		app.EnvEventsEndpoint:   rt.EventsURL,
-		app.EnvSFNEndpoint:      rt.SFNURL,
-	}
-	for name, v := range f.Environment {
-		local, err := rt.localValue(v, opts)
-		if err != nil {
-			return nil, fmt.Errorf("runtime: %s %s: %w", f.LogicalID, name, err)
-		}
-		env[name] = local
+	env, err := rt.standins.Env(f, rt.params)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
 	}
 	cfg, err := app.LoadConfig(f.Folder, func(name string) string { return env[name] })
 	if err != nil {
@@ -441,60 +363,6 @@ func (rt *Runtime) buildApp(ctx context.Context, f sam.Function, opts Options, l
 		return nil, fmt.Errorf("runtime: build %s: %w", f.LogicalID, err)
 	}
 	return a, nil
-}
-
-// localParameters are the template parameters' values on this machine.
-func (rt *Runtime) localParameters(opts Options) map[string]string {
-	return map[string]string{
-		"JwtIssuer":             devauth.Issuer,
-		"JwtAudience":           devauth.Audience,
-		"PageClientId":          "connmgr-local-page", // the page signs in with POST /dev/token here
-		"OAuthRedirectUri":      rt.URL + "/oauth/callback",
-		"AllowedTargetNetworks": "loopback", // local test servers listen on 127.0.0.1
-		"LogLevel":              strings.ToUpper(opts.LogLevel.String()),
-	}
-}
-
-// localValue resolves one environment value of the template.
-func (rt *Runtime) localValue(v string, opts Options) (string, error) {
-	if target, ok := sam.RefTarget(v); ok {
-		if p, ok := rt.localParameters(opts)[target]; ok {
-			return p, nil
-		}
-		if p, ok := rt.Template.CF.Parameters[target]; ok {
-			if d, ok := p.Default.(string); ok {
-				return d, nil
-			}
-			return "", fmt.Errorf("parameter %s has no local value", target)
-		}
-		if _, ok := rt.Template.CF.GetAllDynamoDBTableResources()[target]; ok {
-			return rt.Stack.TableName, nil
-		}
-		if _, err := rt.Template.CF.GetServerlessFunctionWithName(target); err == nil {
-			return target, nil // functions are registered under their logical id
-		}
-		if _, ok := rt.Template.CF.GetAllEventsEventBusResources()[target]; ok {
-			return target, nil // the local bus routes by the bus's logical id
-		}
-		if arn, ok := rt.stateMachines[target]; ok {
-			return arn, nil
-		}
-		return "", fmt.Errorf("no local value for !Ref %s", target)
-	}
-	if target, ok := sam.GetAttTarget(v); ok {
-		res, attr, _ := strings.Cut(target, ".")
-		if _, ok := rt.Template.CF.GetAllKMSKeyResources()[res]; ok && attr == "Arn" {
-			return rt.Stack.KeyID, nil
-		}
-		if _, err := rt.Template.CF.GetServerlessFunctionWithName(res); err == nil && attr == "Arn" {
-			return rt.Lambda.ARN(res), nil
-		}
-		return "", fmt.Errorf("no local value for !GetAtt %s", target)
-	}
-	if strings.HasPrefix(v, "sub:") {
-		return "", fmt.Errorf("!Sub values are not resolved locally: %s", v)
-	}
-	return v, nil
 }
 
 // gatewayFunction checks f's router against the template and returns what
