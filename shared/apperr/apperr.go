@@ -6,9 +6,11 @@
 package apperr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Kind classifies an error by what the caller can do about it.
@@ -26,11 +28,17 @@ const (
 	TooLarge
 	UnsupportedMediaType
 	MethodNotAllowed
+	// Throttled is a dependency (DynamoDB, KMS, Lambda, ...) throttling us
+	// after the SDK's retries: 503, the service is briefly unavailable,
+	// whoever the caller is.
 	Throttled
 	Unavailable
 	// Unprocessable is a well-formed request that names something it
 	// cannot act on (422), such as a connection a run may not use.
 	Unprocessable
+	// RateLimited is the caller's tenant over its own request limit (429):
+	// other tenants are served.
+	RateLimited
 )
 
 var kindNames = map[Kind]string{
@@ -48,6 +56,7 @@ var kindNames = map[Kind]string{
 	Throttled:            "throttled",
 	Unavailable:          "unavailable",
 	Unprocessable:        "unprocessable",
+	RateLimited:          "rate_limited",
 }
 
 func (k Kind) String() string { return kindNames[k] }
@@ -75,9 +84,9 @@ func (k Kind) Status() int {
 		return http.StatusUnsupportedMediaType
 	case MethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case Throttled:
+	case RateLimited:
 		return http.StatusTooManyRequests
-	case Unavailable:
+	case Throttled, Unavailable:
 		return http.StatusServiceUnavailable
 	case Unprocessable:
 		return http.StatusUnprocessableEntity
@@ -96,7 +105,10 @@ type Error struct {
 	// Details are safe, structured facts for the caller (for example the
 	// runs a delete would break); never a secret.
 	Details any
-	Err     error
+	// RetryAfter, when positive, is how long the caller should wait before
+	// trying again (Retry-After of a 429 or 503); zero means the default.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {
@@ -158,14 +170,42 @@ func NotFoundf(format string, args ...any) *Error {
 	return E(NotFound, "not_found", fmt.Sprintf(format, args...))
 }
 
-// As returns the classified error in err's chain, or an Internal error that
-// hides err's text from callers.
+// As returns the classified error in err's chain, or the one an
+// unclassified err stands for: a request out of time (Unavailable,
+// "timeout") or an AWS throttle that outlasted the SDK's retries
+// (Throttled, "throttled") are retryable; anything else is an Internal
+// error that hides err's text from callers.
 func As(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: Unavailable, Code: ErrTimeout.Code, Message: ErrTimeout.Message, Err: err}
+	case throttle(err):
+		return &Error{Kind: Throttled, Code: "throttled", Message: "a dependency is throttling requests; retry", Err: err}
+	}
 	return &Error{Kind: Internal, Code: "internal", Message: "internal error", Err: err}
+}
+
+// ErrTimeout: the request's time budget ran out before it was done.
+var ErrTimeout = E(Unavailable, "timeout", "the request ran out of time; retry")
+
+// throttleCodes are the AWS error codes of throttling (smithy.APIError's
+// ErrorCode), across the services the functions call.
+var throttleCodes = map[string]bool{
+	"ThrottlingException": true, "Throttling": true, "ThrottledException": true,
+	"ProvisionedThroughputExceededException": true, "RequestLimitExceeded": true,
+	"TooManyRequestsException": true, "LimitExceededException": true,
+	"RequestThrottled": true, "RequestThrottledException": true, "SlowDown": true,
+}
+
+// throttle reports whether err's chain holds an AWS API error (anything
+// with an ErrorCode, as smithy.APIError has) whose code is a throttle.
+func throttle(err error) bool {
+	var api interface{ ErrorCode() string }
+	return errors.As(err, &api) && throttleCodes[api.ErrorCode()]
 }
 
 // KindOf reports the kind of err (Internal when unclassified).
@@ -175,6 +215,9 @@ func KindOf(err error) Kind {
 	}
 	return As(err).Kind
 }
+
+// Retryable reports whether the same request may succeed shortly (429, 503).
+func (k Kind) Retryable() bool { return k == RateLimited || k == Throttled || k == Unavailable }
 
 // Is reports whether err is classified as kind.
 func Is(err error, kind Kind) bool {

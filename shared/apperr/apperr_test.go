@@ -1,6 +1,7 @@
 package apperr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,6 +23,11 @@ func TestStatusAndAs(t *testing.T) {
 		{E(Unavailable, "contention", "retry"), http.StatusServiceUnavailable, "contention"},
 		{fmt.Errorf("workflow.Start: %w", UnprocessableField("steps[0].connection", "connection_not_usable", "no")), http.StatusUnprocessableEntity, "connection_not_usable"},
 		{E(Unprocessable, "", ""), http.StatusUnprocessableEntity, "unprocessable"},
+		{E(Throttled, "kms_throttled", ""), http.StatusServiceUnavailable, "kms_throttled"},
+		{E(RateLimited, "tenant_rate_limited", ""), http.StatusTooManyRequests, "tenant_rate_limited"},
+		{fmt.Errorf("store.List: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, "timeout"},
+		{fmt.Errorf("kms: %w", apiErr("ThrottlingException")), http.StatusServiceUnavailable, "throttled"},
+		{fmt.Errorf("kms: %w", apiErr("AccessDeniedException")), http.StatusInternalServerError, "internal"},
 	}
 	for _, tt := range tests {
 		e := As(tt.err)
@@ -36,3 +42,10 @@ func TestStatusAndAs(t *testing.T) {
 		t.Errorf("internal message leaks cause: %q", m)
 	}
 }
+
+// apiErr has the ErrorCode method of smithy.APIError, which apperr does
+// not import.
+type apiErr string
+
+func (e apiErr) Error() string     { return string(e) }
+func (e apiErr) ErrorCode() string { return string(e) }

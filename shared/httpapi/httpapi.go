@@ -114,7 +114,7 @@ func (rt *Router) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) 
 		req.Caller, err = identity.FromClaims(claims(ev))
 	}
 	if err == nil {
-		resp, err = safeCall(ctx, r.h, req)
+		resp, err = callWithin(ctx, r.h, req)
 	}
 	out := rt.write(ctx, resp, err)
 	attrs := []any{
@@ -129,12 +129,61 @@ func (rt *Router) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) 
 	switch {
 	case err == nil:
 		rt.log.InfoContext(ctx, "request", attrs...)
-	case apperr.KindOf(err) == apperr.Internal || apperr.KindOf(err) == apperr.Unavailable:
+	case slices.Contains([]apperr.Kind{apperr.Internal, apperr.Unavailable, apperr.Throttled}, apperr.KindOf(err)):
 		rt.log.ErrorContext(ctx, "request failed", append(attrs, slog.String("error", err.Error()))...)
 	default:
 		rt.log.WarnContext(ctx, "request rejected", append(attrs, slog.String("code", apperr.As(err).Code))...)
 	}
 	return out, nil
+}
+
+// Budget is how much of the invocation a request may spend: the Lambda
+// deadline less a margin (a tenth of the time left, between MinMargin and
+// MaxMargin) kept to answer in, so a request out of time answers 503
+// itself instead of the function timing out (API Gateway's 500 or 503
+// after the whole timeout). It never lengthens ctx.
+func Budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := min(max(time.Until(dl)/10, MinMargin), MaxMargin)
+	return context.WithDeadline(ctx, dl.Add(-margin))
+}
+
+// The bounds of the margin Budget keeps before the Lambda deadline.
+const (
+	MinMargin = 100 * time.Millisecond
+	MaxMargin = time.Second
+)
+
+// callWithin runs h within the request's Budget. A handler still working
+// when the budget ends is left to finish on its own (its context is
+// done, so its AWS calls return at once) and the request answers 503
+// timeout: an answer the client can retry beats a Lambda timeout.
+func callWithin(ctx context.Context, h HandlerFunc, r *Request) (Response, error) {
+	ctx, cancel := Budget(ctx)
+	defer cancel()
+	type result struct {
+		resp Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := safeCall(ctx, h, r)
+		done <- result{resp, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil && ctx.Err() != nil && apperr.KindOf(res.err) == apperr.Internal {
+			// An unclassified failure once out of time is the timeout
+			// (a wrapped context error, or a call cut short by it).
+			res.err = apperr.Wrap(apperr.Unavailable, apperr.ErrTimeout.Code, apperr.ErrTimeout.Message, res.err)
+		}
+		return res.resp, res.err
+	case <-ctx.Done():
+		return Response{}, apperr.Wrap(apperr.Unavailable, apperr.ErrTimeout.Code, apperr.ErrTimeout.Message, context.Cause(ctx))
+	}
 }
 
 func safeCall(ctx context.Context, h HandlerFunc, r *Request) (resp Response, err error) {
@@ -160,9 +209,9 @@ func (rt *Router) write(ctx context.Context, resp Response, err error) events.AP
 		switch e.Kind {
 		case apperr.Unauthenticated:
 			resp.Headers = map[string]string{"WWW-Authenticate": "Bearer"}
-		case apperr.Throttled, apperr.Unavailable:
+		case apperr.RateLimited, apperr.Throttled, apperr.Unavailable:
 			// Retryable: the same request may succeed shortly.
-			resp.Headers = map[string]string{"Retry-After": RetryAfterSeconds}
+			resp.Headers = map[string]string{"Retry-After": retryAfter(e.RetryAfter)}
 		}
 	}
 	headers := map[string]string{
@@ -196,8 +245,18 @@ func (rt *Router) write(ctx context.Context, resp Response, err error) events.AP
 	return events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: headers, Body: body, IsBase64Encoded: binary}
 }
 
-// RetryAfterSeconds is the Retry-After of every 429 and 503 answer.
+// RetryAfterSeconds is the Retry-After of a 429 or 503 answer whose error
+// says no better.
 const RetryAfterSeconds = "1"
+
+// retryAfter is d in whole seconds, rounded up (Retry-After has no
+// fractions), or the default.
+func retryAfter(d time.Duration) string {
+	if d <= 0 {
+		return RetryAfterSeconds
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
 
 // ErrorBody is the JSON shape of every error response.
 func ErrorBody(e *apperr.Error) map[string]any {
