@@ -19,6 +19,7 @@
 //	audit entry      T#<t>#C#<id>                AUDIT#<ulid>
 //	idempotency key  T#<t>#IDEM#<user>#<key>     IDEM                                            (expiresAt: 24 h)
 //	refresh lease    T#<t>#C#<id>                LEASE#REFRESH                                   (expiresAt: lease end + 1 h)
+//	request counter  T#<t>#LIMIT#<class>         W#<window start, Unix s>                        (expiresAt: window end + 1 min)
 //	OAuth client     T#<t>#OAUTHCLIENT#<type>    CLIENT
 //	OAuth state      OAUTHSTATE#<sha256(state)>  STATE                                           (expiresAt: 10 min)
 //	run              T#<t>#R#<id>                RUN                                             T#<t>#RUNS / <id>
@@ -86,10 +87,14 @@
 //     on T#t#CONNS.
 //   - List what anyone else sees: Query gsi1 once per audience the caller
 //     belongs to (OWNER#user, TENANT, SC#c for every collection containing one
-//     of their sites, SITE#s for each of their sites), merged in id order.
-//     Ids are ULIDs, so every source is already sorted; the cursor is the
-//     last id returned. Each page is read back with one consistent
-//     BatchGetItem and checked against the permission rules again.
+//     of their sites, SITE#s for each of their sites), all at once (up to
+//     16 concurrently), merged in id order. Ids are ULIDs, so every source
+//     is already sorted; the cursor is the last id returned. Each page is
+//     read back with one consistent BatchGetItem and checked against the
+//     permission rules again: two round trips a page, however many sites.
+//     (gsi1 stays KEYS_ONLY: a listed connection shows its settings and
+//     owners, too much to project, and the read back is also what makes
+//     the page strongly consistent.)
 //   - Audit of a connection: Query pk = T#t#C#id, sk begins_with AUDIT#,
 //     newest first.
 //   - Idempotent create: the idempotency item is written in the same

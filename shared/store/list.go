@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -151,13 +152,51 @@ func (src *source) fill(ctx context.Context, s *Store, limit int) error {
 	return nil
 }
 
+// listReaders bounds the Queries one listing runs at once. A member's
+// audiences (their own, the tenant's, and a site's and its collection's for
+// each site they reach) are read concurrently, so a page costs one round
+// trip of Queries and one BatchGetItem however many sites the caller has.
+const listReaders = 16
+
+// fillAll fills every source whose buffer is empty and which has more,
+// listReaders at a time; the first error, if any, is the answer.
+func fillAll(ctx context.Context, s *Store, sources []*source, limit int) error {
+	var empty []*source
+	for _, src := range sources {
+		if len(src.buf) == 0 && !src.done {
+			empty = append(empty, src)
+		}
+	}
+	if len(empty) == 1 {
+		return empty[0].fill(ctx, s, limit)
+	}
+	errs := make([]error, len(empty))
+	sem := make(chan struct{}, listReaders)
+	var wg sync.WaitGroup
+	for i, src := range empty {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = src.fill(ctx, s, limit)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // nextID pops the smallest head id across sources, dropping duplicates.
 func nextID(ctx context.Context, s *Store, sources []*source, limit int) (string, bool, error) {
+	if err := fillAll(ctx, s, sources, limit); err != nil {
+		return "", false, err
+	}
 	min := ""
 	for _, src := range sources {
-		if err := src.fill(ctx, s, limit); err != nil {
-			return "", false, err
-		}
 		if len(src.buf) > 0 && (min == "" || src.buf[0] < min) {
 			min = src.buf[0]
 		}
