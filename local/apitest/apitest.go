@@ -44,6 +44,8 @@ type Env struct {
 	cfg       app.Config
 	DDB       *emulator.Counter
 	KMS       *emulator.Counter
+	// Trips counts the sequential round trips of DDB's and KMS's calls.
+	Trips *emulator.RoundTrips
 }
 
 // Start builds function's application over new emulators; they stop when
@@ -61,7 +63,9 @@ func StartWith(t testing.TB, function string, adjust func(*app.Config)) *Env {
 	// The backend CONNMGR_TEST_BACKEND names: minidyn, or moto.
 	stack := stacktest.StartStack(t)
 	var err error
-	e := &Env{t: t, Stack: stack, Clock: clock.New(), Logs: &logbuf.Buffer{}, DDB: &emulator.Counter{}, KMS: &emulator.Counter{}}
+	trips := &emulator.RoundTrips{}
+	e := &Env{t: t, Stack: stack, Clock: clock.New(), Logs: &logbuf.Buffer{},
+		DDB: &emulator.Counter{Trips: trips}, KMS: &emulator.Counter{Trips: trips}, Trips: trips}
 	// A bus without rules: it keeps every event put, for assertions.
 	if e.Bus, err = eventbus.New(eventbus.Options{Invoker: lambdaserver.NewRegistry(lambdaserver.Options{Clock: e.Clock}), Clock: e.Clock}); err != nil {
 		t.Fatal(err)

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -153,16 +156,28 @@ func (s *Stack) Close() {
 }
 
 // Counter counts the AWS API calls made by clients it is attached to, by
-// operation name, and the DynamoDB items those calls read.
+// operation name, and the DynamoDB items those calls read. It also counts
+// the requests sent to each service (every attempt, as AWS bills them) and,
+// when Trips is set, the sequential round trips they took.
 type Counter struct {
 	calls sync.Map // operation → *atomic.Int64
 	items sync.Map // operation → *atomic.Int64
+	sent  sync.Map // service id ("DynamoDB", "KMS", ...) → *atomic.Int64
+	// Trips, when set, counts round trips: share one between the counters
+	// of every client of one caller, so a KMS call made while a DynamoDB
+	// call is in flight counts as the same round trip.
+	Trips *RoundTrips
+	// Latency, when set, delays every request as a network would. A round
+	// trip is calls in flight together, and the emulators answer in
+	// microseconds: without it, concurrent calls whose goroutines the
+	// scheduler starts a little apart would count as sequential.
+	Latency time.Duration
 }
 
 // Middleware installs the counter on a client's stack: pass it in the
 // client's APIOptions.
 func (c *Counter) Middleware(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("connmgrCount",
+	if err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("connmgrCount",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			op := middleware.GetOperationName(ctx)
 			v, _ := c.calls.LoadOrStore(op, new(atomic.Int64))
@@ -173,7 +188,91 @@ func (c *Counter) Middleware(stack *middleware.Stack) error {
 				v.(*atomic.Int64).Add(n)
 			}
 			return out, md, err
-		}), middleware.After)
+		}), middleware.After); err != nil {
+		return err
+	}
+	// Inside the retry loop: once per request sent, next to the transport.
+	sent := middleware.FinalizeMiddlewareFunc("connmgrCountSent",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			v, _ := c.sent.LoadOrStore(awsmiddleware.GetServiceID(ctx), new(atomic.Int64))
+			v.(*atomic.Int64).Add(1)
+			if c.Trips != nil {
+				c.Trips.begin()
+				defer c.Trips.end()
+			}
+			if c.Latency > 0 {
+				t := time.NewTimer(c.Latency)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, ctx.Err()
+				}
+			}
+			return next.HandleFinalize(ctx, in)
+		})
+	if _, ok := stack.Finalize.Get("Retry"); ok {
+		return stack.Finalize.Insert(sent, "Retry", middleware.After)
+	}
+	return stack.Finalize.Add(sent, middleware.After)
+}
+
+// Sent reports the requests sent to service ("" = every service), as
+// its SDK names it: "DynamoDB", "KMS", "EventBridge", "SFN", "Lambda".
+// Unlike Count, a retried call counts once per attempt.
+func (c *Counter) Sent(service string) int64 {
+	return sum(&c.sent, service)
+}
+
+// Services lists the services requests were sent to, sorted.
+func (c *Counter) Services() []string {
+	var out []string
+	c.sent.Range(func(k, _ any) bool {
+		out = append(out, k.(string))
+		return true
+	})
+	slices.Sort(out)
+	return out
+}
+
+// RoundTrips counts sequential round trips: a request sent while no other
+// is in flight starts a new one; a request sent while another is in
+// flight joins it. Calls made one after another, each waiting for the
+// last, are as many round trips as calls; calls made concurrently are
+// one.
+type RoundTrips struct {
+	mu       sync.Mutex
+	inFlight int
+	n        int64
+}
+
+func (r *RoundTrips) begin() {
+	r.mu.Lock()
+	if r.inFlight == 0 {
+		r.n++
+	}
+	r.inFlight++
+	r.mu.Unlock()
+}
+
+func (r *RoundTrips) end() {
+	r.mu.Lock()
+	r.inFlight--
+	r.mu.Unlock()
+}
+
+// Count reports the round trips since the last Reset.
+func (r *RoundTrips) Count() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+// Reset zeroes the count (requests in flight stay in flight).
+func (r *RoundTrips) Reset() {
+	r.mu.Lock()
+	r.n = 0
+	r.mu.Unlock()
 }
 
 // itemsRead is how many items a DynamoDB answer returned (for Query and
@@ -201,21 +300,19 @@ func itemsRead(result any) int64 {
 // ItemsRead reports the DynamoDB items returned by op ("" = every
 // operation): GetItem, BatchGetItem, Query and Scan.
 func (c *Counter) ItemsRead(op string) int64 {
-	var n int64
-	c.items.Range(func(k, v any) bool {
-		if op == "" || k.(string) == op {
-			n += v.(*atomic.Int64).Load()
-		}
-		return true
-	})
-	return n
+	return sum(&c.items, op)
 }
 
 // Count reports calls of op ("" = all operations).
 func (c *Counter) Count(op string) int64 {
+	return sum(&c.calls, op)
+}
+
+// sum adds the counts of m under key ("" = every key).
+func sum(m *sync.Map, key string) int64 {
 	var n int64
-	c.calls.Range(func(k, v any) bool {
-		if op == "" || k.(string) == op {
+	m.Range(func(k, v any) bool {
+		if key == "" || k.(string) == key {
 			n += v.(*atomic.Int64).Load()
 		}
 		return true
@@ -223,8 +320,12 @@ func (c *Counter) Count(op string) int64 {
 	return n
 }
 
-// Reset zeroes every count.
+// Reset zeroes every count, and Trips.
 func (c *Counter) Reset() {
 	c.calls.Clear()
 	c.items.Clear()
+	c.sent.Clear()
+	if c.Trips != nil {
+		c.Trips.Reset()
+	}
 }

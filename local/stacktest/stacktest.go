@@ -29,8 +29,11 @@ import (
 // Env is a running stack.
 type Env struct {
 	Stack *emulator.Stack
-	// DDB and KMS count the calls of the clients below, by operation.
+	// DDB and KMS count the calls of the clients below, by operation;
+	// Trips, which they share, the sequential round trips of both (set
+	// their Latency before counting round trips of concurrent calls).
 	DDB, KMS *emulator.Counter
+	Trips    *emulator.RoundTrips
 	DynamoDB *dynamodb.Client
 	KMSAPI   *kms.Client
 	Clock    *clock.Clock
@@ -51,7 +54,8 @@ func Start(t testing.TB) *Env {
 	tr.MaxIdleConnsPerHost = 64
 	hc := &http.Client{Transport: tr}
 	t.Cleanup(tr.CloseIdleConnections)
-	e := &Env{Stack: stack, DDB: &emulator.Counter{}, KMS: &emulator.Counter{},
+	trips := &emulator.RoundTrips{}
+	e := &Env{Stack: stack, DDB: &emulator.Counter{Trips: trips}, KMS: &emulator.Counter{Trips: trips}, Trips: trips,
 		Clock: clock.Fixed(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))}
 	e.DynamoDB = stack.DynamoDBClient(func(o *dynamodb.Options) {
 		o.HTTPClient = hc
@@ -122,7 +126,7 @@ func (e *Env) Opener(cache *kmsvault.KeyCache) *kmsvault.Opener {
 	return kmsvault.NewOpener(e.KMSAPI, cache)
 }
 
-// Reset zeroes both call counters.
+// Reset zeroes both call counters and the round trips.
 func (e *Env) Reset() {
 	e.DDB.Reset()
 	e.KMS.Reset()
