@@ -7,6 +7,9 @@ type StepInput struct {
 	Tenant string `json:"tenant"`
 	RunID  string `json:"runId"`
 	Step   int    `json:"step"`
+	// Attempt is the task's $$.State.RetryCount in a RunStep payload: 0
+	// on entering the state, then 1, 2, ... on its retries.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // ErrTokenGone: the task token no longer waits (its task timed out, or the

@@ -68,6 +68,9 @@ type Deps struct {
 	Log         *slog.Logger
 	// AutoResume turns the resume of runs on Connection Updated on or off.
 	AutoResume bool
+	// StepReserve is how much of an invocation one more step needs
+	// (0: DefaultStepReserve).
+	StepReserve time.Duration
 }
 
 // Service is the workflow runs service.
@@ -86,11 +89,21 @@ var transitionRetry = retry.Policy{Attempts: 4, Base: 10 * time.Millisecond, Max
 // on the version read, re-reading after a lost race. change returns the
 // events to emit, or errNoChange to stop without writing.
 func (s *Service) transition(ctx context.Context, tenant, id string, cond store.RunCondition, change func(r *runs.Run) ([]events.Event, error)) (*runs.Run, error) {
+	return s.transitionFrom(ctx, &runs.Run{Tenant: tenant, ID: id}, cond, change)
+}
+
+// transitionFrom is transition starting from known, the run as this
+// invocation read or wrote it (Version set): its first attempt saves a
+// read, and a lost race re-reads. A known run without a Version is read.
+func (s *Service) transitionFrom(ctx context.Context, known *runs.Run, cond store.RunCondition, change func(r *runs.Run) ([]events.Event, error)) (*runs.Run, error) {
 	var out *runs.Run
-	err := transitionRetry.Do(ctx, func(int) (bool, error) {
-		prev, err := s.Store.GetRun(ctx, tenant, id)
-		if err != nil {
-			return false, err
+	err := transitionRetry.Do(ctx, func(attempt int) (bool, error) {
+		prev := known
+		if attempt > 1 || known.Version == 0 {
+			var err error
+			if prev, err = s.Store.GetRun(ctx, known.Tenant, known.ID); err != nil {
+				return false, err
+			}
 		}
 		next := clone(prev)
 		evs, err := change(next)
@@ -174,7 +187,31 @@ func (s *Service) taskError(ctx context.Context, op string, in StepInput, err er
 	return &TaskUnavailable{Reason: code}
 }
 
-// RunStep executes one step of a run and says what the state machine does next.
+// DefaultStepReserve is the longest one step may take: the resolve
+// function's timeout (30 s in template.yaml), the action's
+// (httpaction.DefaultTimeout) and the write of its outcome. RunStep starts
+// another step in the same invocation only while more than this remains
+// before the invocation's deadline, so a step it chose to start never meets
+// the Lambda timeout (Sandbox.Timedout fails the run: the step's action may
+// have taken effect). With run-step's 60 s timeout, an invocation starts
+// steps for its first 15 s.
+const DefaultStepReserve = 30*time.Second + httpaction.DefaultTimeout + 5*time.Second
+
+// RunStep executes the run's steps from in.Step on, one after another in
+// this invocation while they succeed and time remains (see
+// DefaultStepReserve), and says what the state machine does next: it
+// returns to the state machine only to suspend, to wait before retrying a
+// transient failure, to finish, or for a new invocation when time runs out.
+// Each step's outcome is recorded as it happens, in its own write.
+//
+// The state machine's retries of a step are per task entry
+// ($$.State.RetryCount, in.Attempt): a transient failure of the first step
+// of an entry is a StepTransient error, retried with backoff; one after
+// steps succeeded in this invocation answers continue at that step, so the
+// step gets an entry (and retry count) of its own, and that entry's first
+// attempt fails at once (the failure is recorded) to have the state
+// machine wait before the step runs again. A step's attempts and waits are
+// thus the same whether it ran first in its invocation or not.
 func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error) {
 	ctx = logging.WithExecution(ctx, in.RunID) // executions are named by run id
 	run, err := s.Store.GetRun(ctx, in.Tenant, in.RunID)
@@ -187,45 +224,90 @@ func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error)
 	if err != nil {
 		return StepOutput{}, s.taskError(ctx, "workflow.RunStep: read the run", in, err)
 	}
-	out := StepOutput{Step: in.Step}
 	if run.Status != runs.StatusRunning {
-		out.Outcome, out.Reason = "fail", "run_not_running"
-		return out, nil
+		return StepOutput{Step: in.Step, Outcome: "fail", Reason: "run_not_running"}, nil
 	}
 	if in.Step < 0 || in.Step >= len(run.Steps) {
-		out.Outcome, out.Reason = "fail", "no_such_step"
-		return out, nil
+		return StepOutput{Step: in.Step, Outcome: "fail", Reason: "no_such_step"}, nil
 	}
-	step := run.Steps[in.Step]
-	out.Connection = step.Connection
+	first := in.Step
+	if run.Current > first && run.Current < len(run.Steps) {
+		// A retry of the task whose earlier attempt ran steps past in.Step
+		// (its answer, or the write after them, was lost): go on from the
+		// step the run stands at, the done ones are not run again.
+		first = run.Current
+	}
+	if in.Attempt == 0 && first < len(run.Results) && run.Results[first].ID == run.Steps[first].ID && run.Results[first].Outcome == runs.OutcomeTransient {
+		// The invocation before failed this step transiently after others
+		// succeeded: the state machine waits before it runs again.
+		return StepOutput{}, &StepTransient{Reason: run.Results[first].Reason}
+	}
+	for i := first; ; {
+		out, next, err := s.runOne(ctx, in, run, i)
+		if err != nil {
+			return StepOutput{}, err
+		}
+		if out.Outcome == outcomeTransient {
+			if i == first {
+				return StepOutput{}, &StepTransient{Reason: out.Reason}
+			}
+			return StepOutput{Outcome: "continue", Step: i, Connection: out.Connection}, nil
+		}
+		if out.Outcome != "continue" || !s.timeForAnother(ctx) {
+			return out, nil
+		}
+		run, i = next, out.Step
+	}
+}
+
+// outcomeTransient is runOne's outcome for a transient failure, never
+// answered to the state machine.
+const outcomeTransient = "transient"
+
+// timeForAnother says whether another step fits before the invocation's
+// deadline (real time, as Lambda's deadline is).
+func (s *Service) timeForAnother(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	reserve := s.StepReserve
+	if reserve <= 0 {
+		reserve = DefaultStepReserve
+	}
+	return !ok || time.Until(deadline) > reserve
+}
+
+// runOne executes step i of run (as read) and records its outcome; next is
+// the run as written.
+func (s *Service) runOne(ctx context.Context, in StepInput, run *runs.Run, i int) (StepOutput, *runs.Run, error) {
+	step := run.Steps[i]
+	out := StepOutput{Step: i, Connection: step.Connection}
 	res := s.attempt(ctx, run, step)
 	prevAttempts := 0
-	if in.Step < len(run.Results) && run.Results[in.Step].ID == step.ID {
-		prevAttempts = run.Results[in.Step].Attempts
+	if i < len(run.Results) && run.Results[i].ID == step.ID {
+		prevAttempts = run.Results[i].Attempts
 	}
 	res.ID, res.Attempts, res.At = step.ID, prevAttempts+1, s.Now().UTC()
 	switch res.Outcome {
 	case runs.OutcomeSucceeded:
-		if in.Step+1 == len(run.Steps) {
+		if i+1 == len(run.Steps) {
 			out.Outcome = "done"
 		} else {
-			out.Outcome, out.Step = "continue", in.Step+1
+			out.Outcome, out.Step = "continue", i+1
 		}
 	case runs.OutcomeAuthFailed:
 		out.Outcome, out.Reason = "suspend", res.Reason
 	case runs.OutcomeTransient:
-		out.Reason = res.Reason
+		out.Outcome, out.Reason = outcomeTransient, res.Reason
 	default:
 		out.Outcome, out.Reason = "fail", res.Reason
 	}
-	_, err = s.transition(ctx, in.Tenant, in.RunID, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
+	next, err := s.transitionFrom(ctx, run, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
 		if r.Status != runs.StatusRunning {
 			return nil, errNoChange
 		}
-		for len(r.Results) <= in.Step {
+		for len(r.Results) <= i {
 			r.Results = append(r.Results, runs.StepResult{})
 		}
-		r.Results[in.Step] = res
+		r.Results[i] = res
 		r.Current = out.Step
 		if res.Outcome == runs.OutcomeFailed || res.Outcome == runs.OutcomeTransient {
 			r.Reason = res.Reason
@@ -233,19 +315,18 @@ func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error)
 		return nil, nil
 	})
 	if errors.Is(err, errNoChange) {
-		return StepOutput{Step: in.Step, Outcome: "fail", Connection: out.Connection, Reason: "run_not_running"}, nil
+		return StepOutput{Step: i, Outcome: "fail", Connection: out.Connection, Reason: "run_not_running"}, nil, nil
 	}
 	if err != nil {
 		// The action ran but its outcome is not recorded: the retry runs
 		// the step again (at least once, as with Lambda's own retries).
-		return StepOutput{}, s.taskError(ctx, "workflow.RunStep: record the outcome", in, err)
+		at := in
+		at.Step = i
+		return StepOutput{}, nil, s.taskError(ctx, "workflow.RunStep: record the outcome", at, err)
 	}
 	s.Log.InfoContext(ctx, "step ran", slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.String("step", step.ID),
 		slog.String("outcome", string(res.Outcome)), slog.Int("status", res.Status), slog.String("reason", res.Reason))
-	if res.Outcome == runs.OutcomeTransient {
-		return StepOutput{}, &StepTransient{Reason: res.Reason}
-	}
-	return out, nil
+	return out, next, nil
 }
 
 // attempt resolves the step's credential and performs its request.
