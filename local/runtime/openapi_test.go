@@ -779,7 +779,7 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	waitFor(okRun, "succeeded")
 	suspended := read(startRun(personalID)).ID
 	susp := waitFor(suspended, "suspended")
-	read(startRun(basicID))
+	basicRun := read(startRun(basicID)).ID
 	// Usage, replace and rebind: another run waits on the failing personal connection.
 	other := read(startRun(personalID)).ID
 	otherSusp := waitFor(other, "suspended")
@@ -817,7 +817,10 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	a.do(member, invalidRequest, "POST", "/runs", map[string]any{"workflowId": "wf", "site": "/sites/hr", "steps": []map[string]any{}}, nil, 400)
 	a.do(member, invalidRequest, "POST", "/runs", map[string]any{"workflowId": "wf"}, map[string]string{"Content-Type": "text/plain"}, 415)
 
-	// Delete: stale, current, gone.
+	// Delete: stale, current, gone (once the runs on basicID have ended:
+	// a connection in use answers 409).
+	waitFor(basicRun, "succeeded")
+	waitFor(other, "succeeded")
 	a.do(owner, validRequest, "DELETE", "/connections/"+sharepointID, nil, map[string]string{"If-Match": stale}, 412)
 	a.do(member, validRequest, "DELETE", "/connections/"+sharepointID, nil, nil, 403)
 	a.do(owner, validRequest, "DELETE", "/connections/"+sharepointID, nil, nil, 204)

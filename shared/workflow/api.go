@@ -316,9 +316,9 @@ func (s *Service) ResumeOnEvent(ctx context.Context, ev awsevents.EventBridgeEve
 	// connection; availability or owners changes can only fix a run that
 	// was not allowed to use it (not_usable): the others stay suspended.
 	var onlyIf func(r *runs.Run) error
-	if !slices.ContainsFunc(d.Changes, fixesAuthentication) && ev.DetailType == events.ConnectionUpdated {
+	if ev.DetailType == events.ConnectionUpdated {
 		onlyIf = func(r *runs.Run) error {
-			if r.Suspension == nil || r.Suspension.Reason != ReasonNotUsable {
+			if r.Suspension == nil || !fixes(r.Suspension.Reason, d.Changes) {
 				return apperr.E(apperr.Conflict, "not_applicable", "the change does not concern this suspension")
 			}
 			return nil
@@ -370,10 +370,3 @@ func (s *Service) ResumeOnEvent(ctx context.Context, ev awsevents.EventBridgeEve
 // ReasonNotUsable is the suspension reason of a run whose owner may not
 // use the connection at its site (the resolver's not_usable).
 const ReasonNotUsable = "not_usable"
-
-// fixesAuthentication says whether a change named in Connection Updated
-// can end any authentication failure: new credentials or settings, or
-// the connection enabled again.
-func fixesAuthentication(change string) bool {
-	return strings.HasPrefix(change, "credentials") || strings.HasPrefix(change, "settings") || change == "enabled"
-}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/connmgr/connmgr/shared/apperr"
+	"github.com/connmgr/connmgr/shared/connection"
 	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/httpaction"
 	"github.com/connmgr/connmgr/shared/logging"
@@ -31,6 +32,8 @@ type Store interface {
 	ListRuns(ctx context.Context, q store.RunListQuery) ([]*runs.Run, string, error)
 	SuspendedOn(ctx context.Context, tenant, conn string) ([]string, error)
 	Get(ctx context.Context, tenant, id string) (*store.Record, error)
+	// Audit lists a connection's audit entries, newest first.
+	Audit(ctx context.Context, tenant, id, before string, limit int) ([]connection.AuditEntry, string, error)
 }
 
 // Engine runs executions (StepFunctions in AWS and against the local engine).
@@ -440,7 +443,7 @@ func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
 	} else {
 		s.Log.InfoContext(ctx, "run suspended", slog.Any("input", in), slog.Time("terminatesAt", run.Suspension.TerminatesAt), slog.Int("suspensions", run.Suspensions))
 	}
-	if rec, err := s.Store.Get(ctx, in.Tenant, in.Connection); err == nil && !failedAt.IsZero() && rec.Conn.UpdatedAt.After(failedAt) {
+	if s.fixedSince(ctx, in.Tenant, in.Connection, in.Reason, failedAt) {
 		if _, err := s.resume(ctx, in.Tenant, in.RunID, "", "connection_changed_meanwhile", 0); err != nil && !apperr.Is(err, apperr.Conflict) {
 			s.Log.WarnContext(ctx, "immediate resume failed; the run stays suspended", slog.String("run", in.RunID), slog.String("error", err.Error()))
 		}
