@@ -112,6 +112,7 @@ type Registry struct {
 
 	mu      sync.Mutex
 	funcs   map[string]*Function
+	faults  FaultHook
 	closed  bool
 	pending int
 	idle    chan struct{} // closed while pending == 0
@@ -219,7 +220,11 @@ func (r *Registry) Invoke(ctx context.Context, name string, payload []byte) ([]b
 	if err != nil {
 		return nil, err
 	}
-	out, ferr, err := r.call(ctx, f, payload, invocation{id: newUUID()})
+	inv := invocation{id: newUUID(), fault: r.fault(f)}
+	if inv.fault.Throttle {
+		return nil, fmt.Errorf("%s: %w", f.Name, ErrThrottled)
+	}
+	out, ferr, err := r.call(ctx, f, payload, inv)
 	if err != nil {
 		return nil, err
 	}
@@ -406,6 +411,7 @@ func (e *invalidParamError) Error() string { return e.msg }
 type invocation struct {
 	id            string
 	clientContext *lambdacontext.ClientContext
+	fault         Fault // injected (InjectFaults)
 }
 
 type outcome struct {
@@ -418,7 +424,11 @@ func (r *Registry) call(ctx context.Context, f *Function, payload []byte, inv in
 	if len(payload) == 0 {
 		payload = []byte("{}")
 	}
-	hctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	timeout := f.Timeout
+	if inv.fault.Timeout > 0 {
+		timeout = inv.fault.Timeout
+	}
+	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	lc := &lambdacontext.LambdaContext{AwsRequestID: inv.id, InvokedFunctionArn: r.ARN(f.Name)}
 	if inv.clientContext != nil {
@@ -433,6 +443,10 @@ func (r *Registry) call(ctx context.Context, f *Function, payload []byte, inv in
 				done <- outcome{ferr: panicError(p)}
 			}
 		}()
+		delay(hctx, inv.fault.Delay)
+		if hctx.Err() != nil {
+			return // timed out before the handler ran
+		}
 		out, err := f.Handler.Invoke(hctx, payload)
 		if err != nil {
 			done <- outcome{ferr: functionError(err)}
@@ -448,7 +462,7 @@ func (r *Registry) call(ctx context.Context, f *Function, payload []byte, inv in
 			return nil, nil, err
 		}
 		o.ferr = &asl.FunctionError{Type: ErrorTypeTimedOut,
-			Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, f.Timeout.Seconds())}
+			Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, timeout.Seconds())}
 	}
 	if o.ferr == nil && len(o.out) > MaxSyncPayload {
 		o.out, o.ferr = nil, &asl.FunctionError{Type: ErrorTypeResponseTooLarge,

@@ -122,6 +122,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	default:
+		if inv.fault = h.r.fault(f); inv.fault.Throttle {
+			writeError(w, http.StatusTooManyRequests, "TooManyRequestsException", "Rate Exceeded.")
+			return
+		}
 		// In AWS a client that goes away does not stop the function.
 		out, ferr, err := h.r.call(context.WithoutCancel(req.Context()), f, payload, inv)
 		if err != nil {
