@@ -14,10 +14,21 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -gcflags=all=-l -ldflags "-s -w"
 MAX_BOOTSTRAP := 10000000
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: dev test test-go test-moto test-iam lint vet fmt-check cfn-lint asl-validate typecheck build bench fuzz deploy clean tools
+.PHONY: dev tour test test-go test-moto test-iam lint vet fmt-check cfn-lint asl-validate typecheck build bench fuzz deploy clean tools
 
+# make dev builds bin/dev with -v, so a first build (modules to download,
+# a few hundred packages to compile) shows its progress, then runs it; it
+# prints each phase of its start on stderr and the banner on stdout.
 dev: ## run the whole system locally on http://127.0.0.1:3000 (PORT overrides)
-	$(GO) run ./local/cmd/dev
+	@echo "dev: building bin/dev (go build -v names each package it compiles; a first build downloads modules and takes minutes)" >&2
+	@$(GO) build -v -o bin/dev ./local/cmd/dev
+	@exec bin/dev
+
+# The README's tour, verbatim under bash -e, against a fresh make dev on a
+# free port, then its end state checked (local/tour). make test runs it as
+# part of test-go (go test ./...).
+tour: ## run README.md's tour against a fresh make dev
+	$(GO) test -count=1 -v -run TestREADMETour ./local/tour/
 
 test: lint typecheck cfn-lint asl-validate test-go test-moto ## every test, as CI runs it
 

@@ -29,6 +29,16 @@ func (c *Clock) Now() time.Time {
 	return c.base().Add(c.offset)
 }
 
+// Base is the time as if the clock had never been advanced: real time for
+// New, the fixed time for Fixed. Local identity tokens are minted and
+// checked on it, so moving the clock for the system does not age the
+// developer's session.
+func (c *Clock) Base() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.base()
+}
+
 // Advance moves the clock forward by d and wakes everyone waiting on Changed.
 func (c *Clock) Advance(d time.Duration) time.Time {
 	c.mu.Lock()

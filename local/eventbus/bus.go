@@ -123,6 +123,11 @@ type Bus struct {
 
 	mu      sync.Mutex
 	records []Record
+	total   int // events recorded since New, beyond the log's bound
+	// firedUpTo: every schedule due at or before it has fired;
+	// caughtUp is closed and replaced when it moves.
+	firedUpTo time.Time
+	caughtUp  chan struct{}
 }
 
 type rule struct {
@@ -153,7 +158,7 @@ func New(opts Options) (*Bus, error) {
 	}
 	b := &Bus{
 		invoker: opts.Invoker, clock: opts.Clock, region: opts.Region, account: opts.AccountID,
-		log: opts.Logger, logSize: opts.LogSize, maxBytes: opts.MaxRequestBytes,
+		log: opts.Logger, logSize: opts.LogSize, maxBytes: opts.MaxRequestBytes, caughtUp: make(chan struct{}),
 	}
 	if b.clock == nil {
 		b.clock = clock.New()
@@ -419,6 +424,7 @@ func (b *Bus) record(rec Record) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.records = append(b.records, rec)
+	b.total++
 	if over := len(b.records) - b.logSize; over > 0 {
 		b.records = slices.Delete(b.records, 0, over)
 	}
@@ -437,6 +443,39 @@ func (b *Bus) Events(detailType string) []Record {
 		}
 	}
 	return out
+}
+
+// Total is how many events the bus has recorded since it started, those
+// Events no longer keeps included: the records after a moment are the
+// last Total()-then of Events("").
+func (b *Bus) Total() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total
+}
+
+// WaitSchedules returns once every scheduled rule due at or before t has
+// fired (its event recorded and queued for its targets), or ctx ends.
+// The local runtime's POST /dev/clock waits on it after moving the clock.
+func (b *Bus) WaitSchedules(ctx context.Context, t time.Time) error {
+	if len(b.schedules) == 0 {
+		return nil
+	}
+	for {
+		b.mu.Lock()
+		done, moved := !b.firedUpTo.Before(t), b.caughtUp
+		b.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.ctx.Done():
+			return errors.New("eventbus: closed")
+		}
+	}
 }
 
 // runSchedules fires scheduled rules when the clock reaches them, woken by
@@ -458,6 +497,11 @@ func (b *Bus) runSchedules() {
 				earliest = s.next
 			}
 		}
+		b.mu.Lock()
+		b.firedUpTo = now
+		close(b.caughtUp)
+		b.caughtUp = make(chan struct{})
+		b.mu.Unlock()
 		var timer *time.Timer
 		var wake <-chan time.Time
 		if !earliest.IsZero() {

@@ -326,6 +326,14 @@ func (r *Registry) WaitIdle(ctx context.Context) error {
 	}
 }
 
+// Idle reports whether no asynchronous invocation is queued, running or
+// waiting to be retried, without waiting.
+func (r *Registry) Idle() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pending == 0
+}
+
 // Close refuses new asynchronous invocations, cancels pending ones (their
 // functions' contexts are cancelled, their retries dropped) and waits for
 // them to return.

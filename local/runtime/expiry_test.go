@@ -243,6 +243,9 @@ func TestExpiryCheckAndEventCatalogue(t *testing.T) {
 	for _, rec := range w.rt.Bus.Events("") {
 		ev := rec.Event
 		if ev.Source != events.Source {
+			if ev.Source != events.ScheduleSource || ev.DetailType != events.ScheduledEvent {
+				t.Errorf("an event neither in the catalogue nor the schedule's own: %s %q", ev.Source, ev.DetailType)
+			}
 			continue // the schedule's own events
 		}
 		seen[ev.DetailType]++

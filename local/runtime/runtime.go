@@ -25,6 +25,7 @@ import (
 
 	"github.com/connmgr/connmgr/local/asl"
 	"github.com/connmgr/connmgr/local/clock"
+	"github.com/connmgr/connmgr/local/demotarget"
 	"github.com/connmgr/connmgr/local/devauth"
 	"github.com/connmgr/connmgr/local/emulator"
 	"github.com/connmgr/connmgr/local/eventbus"
@@ -68,6 +69,9 @@ type Options struct {
 	// service with it; an error that is not an *asl.FunctionError reaches
 	// the state machine as Lambda.ServiceException.
 	EngineInvoker func(next asl.Invoker) asl.Invoker
+	// Progress, when set, hears each phase of Start as it completes
+	// (`make dev` prints them while it starts).
+	Progress func(phase string)
 }
 
 // Runtime is a running local system.
@@ -92,6 +96,10 @@ type Runtime struct {
 	// client of the oauth2-generic, sharepoint-online and
 	// sharepoint-online-app types (the last with a certificate it trusts).
 	OAuth *oauthprovider.Provider
+	// Demo is a small API on loopback for connections to point at
+	// (local/demotarget), served at DemoURL.
+	Demo    *demotarget.Target
+	DemoURL string
 	// appKey and appCert are that certificate and its private key (PEM).
 	appKey, appCert []byte
 	// Calls records every AWS operation each function makes.
@@ -125,6 +133,10 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
 	logOut := logbuf.Locked(opts.Log)
 	root := opts.Root
 	if root == "" {
@@ -150,7 +162,10 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if rt.Tokens, err = devauth.New(opts.Clock.Now); err != nil {
+	progress(fmt.Sprintf("read %s: %d functions", sam.TemplateFile, len(all)))
+	// Identity tokens live on the clock's base: moving the runtime's clock
+	// (ten days, to see a suspended run terminate) must not log everyone out.
+	if rt.Tokens, err = devauth.New(opts.Clock.Base); err != nil {
 		return nil, err
 	}
 	// Listen first: the OAuth redirect URI is this address.
@@ -168,6 +183,7 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
 	rt.closers = append(rt.closers, si.Close)
+	progress("DynamoDB and KMS (the table and the key), Lambda, Step Functions and EventBridge stand-ins started")
 	rt.standins, rt.Stack, rt.Lambda, rt.LambdaURL, rt.Engine, rt.SFNURL, rt.EventsURL = si, si.Stack, si.Lambda, si.LambdaURL, si.Engine, si.SFNURL, si.EventsURL
 	rt.params = standins.LocalParameters(rt.URL, opts.LogLevel)
 	if rt.OAuth, err = oauthprovider.Start(oauthprovider.Options{Now: opts.Clock.Now}); err != nil {
@@ -180,6 +196,14 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	if err := rt.OAuth.TrustCertificate(rt.appCert); err != nil {
 		return nil, err
 	}
+	progress("OAuth provider started at " + rt.OAuth.Base())
+	demo, demoSrv, err := demotarget.Start("")
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
+	rt.closers = append(rt.closers, func() { demoSrv.Close() })
+	rt.Demo, rt.DemoURL = demo, demoSrv.URL
+	progress("demo target API started at " + rt.DemoURL)
 	rt.clients = oauth.NewRegistry(store.New(rt.Stack.DynamoDBClient(), rt.Stack.TableName, opts.Clock.Now),
 		kmsvault.NewSealer(rt.Stack.KMSClient(), emulator.KeyAlias), oauth.RegistryOptions{Now: opts.Clock.Now, AllowLoopbackHTTP: true})
 
@@ -202,6 +226,7 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 			}
 		}
 	}
+	progress("functions built from their template environments")
 	// The bus's rules target the functions: serve it once they are registered.
 	if err := si.ServeBus(rt.params); err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
@@ -216,7 +241,7 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		gwFns = append(gwFns, gf)
 	}
 	rt.Functions = fns
-	gwCfg := gateway.Config{Functions: gwFns, Now: opts.Clock.Now, AccountID: emulator.AccountID, Log: logger("gateway")}
+	gwCfg := gateway.Config{Functions: gwFns, Now: opts.Clock.Now, TokenNow: opts.Clock.Base, AccountID: emulator.AccountID, Log: logger("gateway")}
 	if jwtCfg != nil {
 		// The template's JwtIssuer and JwtAudience parameters take the local
 		// identity provider's values.
@@ -244,6 +269,8 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 			rt.serveClock(w, r)
 		case EventsPath:
 			eventbus.EventsHandler(rt.Bus).ServeHTTP(w, r)
+		case ServicesPath:
+			rt.serveServices(w, r)
 		default:
 			rt.Gateway.ServeHTTP(w, r)
 		}
@@ -255,6 +282,7 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 		}
 		close(rt.serveErr)
 	}()
+	progress("API gateway serving " + rt.URL)
 	return rt, nil
 }
 

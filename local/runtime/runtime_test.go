@@ -165,9 +165,17 @@ func TestDevSmoke(t *testing.T) {
 	c.expect(c.do("DELETE", "/connections/"+created.ID, nil, map[string]string{"If-Match": ur.header.Get("ETag")}), 204, "delete")
 	c.expect(c.do("GET", "/connections/"+created.ID, nil, nil), 404, "get after delete")
 
-	// Tokens expire with the runtime's clock.
-	clk.Advance(9 * time.Hour)
-	c.expect(c.do("GET", "/connections", nil, nil), 401, "after the token expired")
+	// Moving the runtime's clock does not age identity tokens (they live
+	// on the clock's base); a token past its own exp is refused.
+	clk.Advance(240 * time.Hour)
+	c.expect(c.do("GET", "/connections", nil, nil), 200, "ten days on the runtime's clock, with the same token")
+	expired := &client{t: t, base: rt.URL}
+	r = expired.do("POST", "/dev/token", map[string]any{"sub": "alice", "tid": "contoso", "exp": clk.Base().Add(-time.Minute).Unix()}, nil)
+	expired.expect(r, 200, "mint an expired token")
+	var old struct{ Token string }
+	decode(t, r, &old)
+	expired.token = old.Token
+	expired.expect(expired.do("GET", "/connections", nil, nil), 401, "a token past its exp")
 
 	for _, resp := range c.seen {
 		for _, secret := range []string{canary, canary2} {

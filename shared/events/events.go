@@ -65,6 +65,18 @@ var Catalogue = []string{
 	OAuthClientExpiring, OAuthClientExpired,
 }
 
+// The schedule's own events. Each time the expiry check's schedule
+// (ExpiryCheckSchedule) fires, EventBridge puts a "Scheduled Event" with
+// source "aws.events", detail {} and the rule's ARN in resources on the
+// account's default bus, and delivers it to the expiry check. It is not
+// the connection manager's: it is not in Catalogue, has no schema here and
+// never reaches the stack's bus, so a rule there (source connmgr) never
+// sees it; the local runtime's /dev/events lists every bus and shows it.
+const (
+	ScheduleSource = "aws.events"
+	ScheduledEvent = "Scheduled Event"
+)
+
 // Event is one event before publication.
 type Event struct {
 	DetailType string

@@ -1,7 +1,8 @@
 // Command dev runs the whole system locally (`make dev`): the API on
 // http://127.0.0.1:3000 (PORT overrides the port; it listens on loopback
-// only) over in-process DynamoDB and KMS emulators. It stops on SIGINT or
-// SIGTERM.
+// only) over in-process DynamoDB and KMS emulators. It says on stderr what
+// it is doing while it starts, then prints the banner on stdout. It stops
+// on SIGINT or SIGTERM.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/connmgr/connmgr/local/runtime"
 )
@@ -24,7 +26,10 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	opts := runtime.Options{Addr: runtime.DefaultAddr, Log: os.Stderr}
+	began := time.Now()
+	say := func(msg string) { fmt.Fprintf(os.Stderr, "dev: %5.1fs  %s\n", time.Since(began).Seconds(), msg) }
+	say("starting the local runtime")
+	opts := runtime.Options{Addr: runtime.DefaultAddr, Log: os.Stderr, Progress: say}
 	if port := os.Getenv("PORT"); port != "" {
 		opts.Addr = "127.0.0.1:" + port
 	}
@@ -41,6 +46,7 @@ func run(ctx context.Context) error {
 	if err := rt.Banner(os.Stdout); err != nil {
 		return err
 	}
+	say("ready at " + rt.URL)
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(os.Stderr, "dev: stopping")
