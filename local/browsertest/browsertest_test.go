@@ -9,6 +9,9 @@
 // stand-ins (oidc_test.go): the real page and web function router, a
 // stand-in provider and a stub of the API.
 //
+// CONNMGR_BROWSER_ONLY=<pattern> runs only the scenarios whose name
+// matches (node --test-name-pattern), while working on one.
+//
 // Each scenario saves a screenshot of its final state under
 // test-artifacts/browser/ (CONNMGR_ARTIFACTS overrides), with the
 // runtime's log; docs/connections-page.png and docs/connection-detail.png
@@ -97,7 +100,12 @@ func TestConnectionsPageInChromium(t *testing.T) {
 	}
 	defer oidc.Close()
 
-	cmd := exec.CommandContext(ctx, node, "--test-reporter=spec", filepath.Join("local", "browsertest", "page.test.mjs"))
+	args := []string{"--test-reporter=spec"}
+	if only := os.Getenv("CONNMGR_BROWSER_ONLY"); only != "" {
+		// While working on one scenario: node runs those whose name matches.
+		args = append(args, "--test-name-pattern="+only)
+	}
+	cmd := exec.CommandContext(ctx, node, append(args, filepath.Join("local", "browsertest", "page.test.mjs"))...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(),
 		"BASE_URL="+rt.URL,
@@ -106,6 +114,9 @@ func TestConnectionsPageInChromium(t *testing.T) {
 		"ARTIFACTS="+artifacts,
 		"CHROMIUM="+chromium,
 		"OIDC_PAGE_URL="+oidc.Page.URL,
+		"OIDC_PAGE_UNSET_URL="+oidc.PageUnset.URL,
+		"OIDC_ISSUER_URL="+oidc.IdP.URL,
+		"OIDC_TOKEN_URL="+oidc.Tokens.URL,
 		"OIDC_AUDIENCE="+oidcAudience,
 	)
 	cmd.WaitDelay = 10 * time.Second

@@ -295,6 +295,8 @@ func sampleEnv(name string) string {
 		return "7"
 	case app.EnvJwtIssuer:
 		return "https://login.example.com/tenant/v2.0"
+	case app.EnvPageTokenEndpoint:
+		return "https://example.auth.eu-west-1.amazoncognito.com/oauth2/token"
 	case app.EnvDynamoDBEndpoint, app.EnvKMSEndpoint, app.EnvLambdaEndpoint:
 		return ""
 	}
@@ -372,6 +374,27 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 		for _, v := range []string{def, strconv.Itoa(int(*p.MinValue)), strconv.Itoa(int(*p.MaxValue))} {
 			if err := loadsWith(app.FnExpiryCheck, name, v); err != nil {
 				t.Errorf("parameter %s allows %q, which LoadConfig rejects: %v", param, v, err)
+			}
+		}
+	case app.EnvPageTokenEndpoint:
+		// Optional: its default (empty) and what its pattern admits load;
+		// what LoadConfig refuses, the pattern refuses too.
+		param, ok := tmpl.ParameterRef(value)
+		if !ok {
+			t.Errorf("%s %s = %q, want !Ref of a parameter", fn, name, value)
+			return
+		}
+		p := tmpl.CF.Parameters[param]
+		def, _ := p.Default.(string)
+		if p.AllowedPattern == nil {
+			t.Errorf("parameter %s needs an AllowedPattern", param)
+			return
+		}
+		pattern := regexp.MustCompile(*p.AllowedPattern)
+		for _, v := range []string{def, "", "https://example.auth.eu-west-1.amazoncognito.com/oauth2/token", "https://login.example.com",
+			"http://idp.example.com/token", "https://idp.example.com/token?x=1", "https://user@idp.example.com/token", "idp.example.com/token"} {
+			if loads := loadsWith(app.FnWeb, name, v) == nil; loads != pattern.MatchString(v) {
+				t.Errorf("parameter %s: its pattern admits %q: %v; LoadConfig accepts it: %v", param, v, pattern.MatchString(v), loads)
 			}
 		}
 	case app.EnvLogLevel:

@@ -60,6 +60,10 @@ const (
 	EnvJwtIssuer    = "JWT_ISSUER"
 	EnvJwtAudience  = "JWT_AUDIENCE"
 	EnvPageClientID = "PAGE_CLIENT_ID"
+	// EnvPageTokenEndpoint is the identity provider's token endpoint when
+	// it is on another origin than the issuer (Amazon Cognito); it may be
+	// empty (the issuer's discovery document names it).
+	EnvPageTokenEndpoint = "PAGE_TOKEN_ENDPOINT"
 	// Optional endpoint overrides for LocalStack or emulators; absent in AWS.
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvKMSEndpoint      = "KMS_ENDPOINT"
@@ -80,8 +84,12 @@ var functionEnv = map[string][]string{
 	FnFinishRun:     {EnvLogLevel, EnvTableName, EnvEventBusName},
 	FnResumeRuns:    {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName, EnvAutoResume},
 	FnExpiryCheck:   {EnvLogLevel, EnvTableName, EnvResolveFunction, EnvEventBusName, EnvExpiringWindowDays},
-	FnWeb:           {EnvLogLevel, EnvJwtIssuer, EnvJwtAudience, EnvPageClientID}, // the page: no table, key or function
+	FnWeb:           {EnvLogLevel, EnvJwtIssuer, EnvJwtAudience, EnvPageClientID, EnvPageTokenEndpoint}, // the page: no table, key or function
 }
+
+// mayBeEmpty are the variables the template sets that may be empty (an
+// optional parameter left at its default).
+var mayBeEmpty = map[string]bool{EnvPageTokenEndpoint: true}
 
 // endpointEnv names each service's endpoint override: ours, then the one
 // the SDK's default configuration honours (AWS_ENDPOINT_URL_<Service>;
@@ -129,14 +137,17 @@ type Config struct {
 	// JwtIssuer, JwtAudience and PageClientID are the Connections page's
 	// sign-in: the API's identity provider, the audience its tokens must
 	// carry, and the page's client id there.
-	JwtIssuer        string
-	JwtAudience      string
-	PageClientID     string
-	DynamoDBEndpoint string
-	KMSEndpoint      string
-	LambdaEndpoint   string
-	EventsEndpoint   string
-	SFNEndpoint      string
+	JwtIssuer    string
+	JwtAudience  string
+	PageClientID string
+	// PageTokenEndpoint is the identity provider's token endpoint, when
+	// configured (else the discovery document's).
+	PageTokenEndpoint string
+	DynamoDBEndpoint  string
+	KMSEndpoint       string
+	LambdaEndpoint    string
+	EventsEndpoint    string
+	SFNEndpoint       string
 }
 
 // Endpoint is the configured endpoint override of service s, or "".
@@ -175,7 +186,9 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 	for _, name := range required {
 		v := strings.TrimSpace(getenv(name))
 		if v == "" {
-			problems = append(problems, name+" is not set")
+			if !mayBeEmpty[name] {
+				problems = append(problems, name+" is not set")
+			}
 			continue
 		}
 		switch name {
@@ -219,6 +232,11 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 			cfg.JwtAudience = v
 		case EnvPageClientID:
 			cfg.PageClientID = v
+		case EnvPageTokenEndpoint:
+			if u, err := url.Parse(v); err != nil || u.Host == "" || u.Scheme != "https" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				problems = append(problems, name+" must be empty or an absolute https URL without query or fragment")
+			}
+			cfg.PageTokenEndpoint = v
 		case EnvTargetNetworks:
 			n, err := httpaction.ParseNetworks(v)
 			if err != nil {

@@ -6,9 +6,10 @@
 // Every answer carries a strict Content Security Policy: scripts, styles
 // and images from the page's own origin only, no inline script or style,
 // and connections to the API (the same origin) and to the identity
-// provider's origin (the page's OpenID Connect sign-in) only. It never
-// reads a request body, a cookie or a token, and serves nothing but the
-// embedded files.
+// provider's origins only: the issuer's, and its token endpoint's when
+// that is configured on another origin (Amazon Cognito's user pool
+// domain). It never reads a request body, a cookie or a token, and serves
+// nothing but the embedded files.
 package webpage
 
 import (
@@ -41,6 +42,12 @@ type Config struct {
 	Audience string
 	// ClientID is the page's client id at the identity provider.
 	ClientID string
+	// TokenEndpoint, when set, is the identity provider's token endpoint
+	// (PageTokenEndpoint): the page uses it rather than the one the
+	// issuer's discovery document names, and the CSP lets the page reach
+	// its origin too. Empty: the discovery document's, which must then be
+	// on the issuer's origin.
+	TokenEndpoint string
 }
 
 // Routes are the page's route keys.
@@ -82,6 +89,16 @@ func New(files fs.FS, cfg Config) (*Site, error) {
 	if err != nil || issuer.Scheme != "https" || issuer.Host == "" {
 		return nil, fmt.Errorf("webpage: issuer %q is not an absolute https URL", cfg.Issuer)
 	}
+	connect := []string{"'self'", origin(issuer)}
+	if cfg.TokenEndpoint != "" {
+		tok, err := url.Parse(cfg.TokenEndpoint)
+		if err != nil || tok.Scheme != "https" || tok.Host == "" || tok.User != nil || tok.RawQuery != "" || tok.Fragment != "" {
+			return nil, fmt.Errorf("webpage: token endpoint %q is not an absolute https URL without query or fragment", cfg.TokenEndpoint)
+		}
+		if o := origin(tok); o != connect[1] {
+			connect = append(connect, o)
+		}
+	}
 	s := &Site{assets: map[string]file{}}
 	h := sha256.New()
 	var names []string
@@ -119,15 +136,22 @@ func New(files fs.FS, cfg Config) (*Site, error) {
 		"{{issuer}}", html.EscapeString(cfg.Issuer),
 		"{{audience}}", html.EscapeString(cfg.Audience),
 		"{{clientId}}", html.EscapeString(cfg.ClientID),
+		"{{tokenEndpoint}}", html.EscapeString(cfg.TokenEndpoint),
 	).Replace(string(tmpl))
 	if strings.Contains(page, "{{") {
 		return nil, fmt.Errorf("webpage: index.html has a placeholder New does not fill")
 	}
 	s.index = file{ctype: "text/html; charset=utf-8", body: []byte(page), gz: compress([]byte(page))}
 	s.csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-		"connect-src 'self' " + issuer.Scheme + "://" + issuer.Host + "; " +
+		"connect-src " + strings.Join(connect, " ") + "; " +
 		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 	return s, nil
+}
+
+// origin is u's scheme and host (with its port, if any), lower-cased as
+// browsers compare them.
+func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
 // Routes registers the page's public routes.

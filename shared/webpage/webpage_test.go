@@ -189,3 +189,50 @@ func TestPageWeight(t *testing.T) {
 		t.Errorf("the page weighs %d bytes gzipped, over the budget of %d", gz, MaxGzippedBytes)
 	}
 }
+
+// TestConnectSrc: the page may connect to its own origin, the issuer's and
+// the configured token endpoint's (Amazon Cognito's is on the user pool's
+// domain), and nowhere else; a malformed token endpoint is refused.
+func TestConnectSrc(t *testing.T) {
+	for _, tc := range []struct {
+		name, issuer, token, want string
+	}{
+		{"issuer only", "https://login.example.com/tenant/v2.0", "", "connect-src 'self' https://login.example.com;"},
+		{"token endpoint on the issuer's origin", "https://login.example.com/tenant/v2.0", "https://login.example.com/tenant/oauth2/v2.0/token",
+			"connect-src 'self' https://login.example.com;"},
+		{"Cognito", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC", "https://contoso.auth.eu-west-1.amazoncognito.com/oauth2/token",
+			"connect-src 'self' https://cognito-idp.eu-west-1.amazonaws.com https://contoso.auth.eu-west-1.amazoncognito.com;"},
+		{"a port is part of the origin", "https://idp.example.com:8443/realms/x", "https://IdP.example.com/token",
+			"connect-src 'self' https://idp.example.com:8443 https://idp.example.com;"},
+		{"not https", "https://login.example.com", "http://login.example.com/token", ""},
+		{"a query", "https://login.example.com", "https://login.example.com/token?x=1", ""},
+		{"no host", "https://login.example.com", "/token", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := webpage.Config{Issuer: tc.issuer, Audience: "api://connmgr", ClientID: "page", TokenEndpoint: tc.token}
+			site, err := webpage.New(web.Files, c)
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("token endpoint %q was accepted", tc.token)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt := httpapi.NewRouter(slog.New(slog.NewTextHandler(io.Discard, nil)))
+			site.Routes(rt)
+			resp, err := rt.Serve(context.Background(), events.APIGatewayV2HTTPRequest{RouteKey: webpage.RouteIndex, RawPath: "/"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			csp := resp.Headers["Content-Security-Policy"]
+			if !strings.Contains(csp, "; "+tc.want+" ") {
+				t.Errorf("CSP %q lacks %q", csp, tc.want)
+			}
+			if meta := `<meta name="connmgr-token-endpoint" content="` + tc.token + `">`; !strings.Contains(body(t, resp), meta) {
+				t.Errorf("the page lacks %s", meta)
+			}
+		})
+	}
+}

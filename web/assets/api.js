@@ -23,10 +23,21 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * What a call returns once the sign-in has ended: it never settles. The
+ * sign-in view has replaced the page by then, and the view that made the
+ * call must not draw its error over it.
+ * @returns {Promise<never>}
+ */
+const signedOut = () => new Promise(() => {});
+
 export class Api {
   /**
-   * @param {() => string | null} token the caller's bearer token
-   * @param {() => void} onUnauthorized called on a 401 (the token expired)
+   * @param {() => Promise<string | null>} token the caller's bearer token,
+   *   renewed first when it is about to expire; null once signed out
+   * @param {(renew: boolean) => Promise<boolean>} onUnauthorized called on a
+   *   401: true when a renewed token may be tried (renew asks for that),
+   *   false when the person must sign in again
    */
   constructor(token, onUnauthorized) {
     this.token = token;
@@ -37,13 +48,15 @@ export class Api {
    * @param {string} method
    * @param {string} path
    * @param {CallOptions} [opts]
+   * @param {boolean} [retried] a 401 was answered once already
    * @returns {Promise<Answer>}
    */
-  async call(method, path, opts = {}) {
+  async call(method, path, opts = {}, retried = false) {
     /** @type {Record<string, string>} */
     const headers = { accept: "application/json" };
-    const tok = this.token();
-    if (tok) headers.authorization = `Bearer ${tok}`;
+    const tok = await this.token();
+    if (!tok) return signedOut();
+    headers.authorization = `Bearer ${tok}`;
     if (opts.body !== undefined) headers["content-type"] = "application/json";
     if (opts.ifMatch) headers["if-match"] = opts.ifMatch;
     if (opts.idempotencyKey) headers["idempotency-key"] = opts.idempotencyKey;
@@ -63,10 +76,16 @@ export class Api {
     if (text) {
       try { data = JSON.parse(text); } catch { data = null; }
     }
+    if (res.status === 401) {
+      // The authorizer refused the token (expired, revoked, or the clock
+      // moved on): the request never reached the API, so one retry with a
+      // renewed token is safe; else the person signs in again.
+      if (await this.onUnauthorized(!retried)) return this.call(method, path, opts, true);
+      return signedOut();
+    }
     if (!res.ok) {
-      if (res.status === 401) this.onUnauthorized();
       const e = data?.error;
-      throw new ApiError(res.status, e?.code ?? (res.status === 401 ? "unauthenticated" : "http_" + res.status),
+      throw new ApiError(res.status, e?.code ?? "http_" + res.status,
         e?.message ?? data?.message ?? res.statusText, e?.field, e?.details);
     }
     return { status: res.status, data, etag: res.headers.get("etag") ?? "" };
@@ -77,9 +96,10 @@ export class Api {
    * @param {string} path
    * @param {Record<string, string | undefined>} [query]
    * @param {number} [max]
+   * @param {(loaded: number) => void} [progress] called after each page but the last
    * @returns {Promise<{ items: any[], truncated: boolean }>}
    */
-  async all(path, query = {}, max = 1000) {
+  async all(path, query = {}, max = 1000, progress) {
     /** @type {any[]} */
     const items = [];
     let cursor;
@@ -87,6 +107,7 @@ export class Api {
       const { data } = await this.call("GET", path, { query: { ...query, limit: "100", cursor } });
       items.push(...data.items);
       cursor = data.nextCursor;
+      if (cursor && progress) progress(items.length);
     } while (cursor && items.length < max);
     return { items, truncated: Boolean(cursor) };
   }

@@ -119,3 +119,16 @@ export function humanize(key) {
   const upper = new Set(["url", "api", "id", "oauth", "http", "uri"]);
   return words.map((w, i) => (upper.has(w) ? w.toUpperCase() : i === 0 ? w.charAt(0).toUpperCase() + w.slice(1) : w)).join(" ");
 }
+
+/**
+ * Opens a modal dialog; when it closes, focus goes back to where it was
+ * (the button that opened it), if that is still on the page.
+ * @param {HTMLDialogElement} dialog
+ */
+export function openDialog(dialog) {
+  const opener = document.activeElement;
+  dialog.addEventListener("close", () => {
+    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+  }, { once: true });
+  dialog.showModal();
+}

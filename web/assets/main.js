@@ -3,7 +3,7 @@
 
 import { Api } from "./api.js";
 import { byId, h, replace, announce } from "./dom.js";
-import { config, devClock, devSignIn, expired, oidcReturn, oidcSignIn, personas } from "./session.js";
+import { config, devClock, devSignIn, renewAt, oidcReturn, oidcSignIn, personas } from "./session.js";
 import { listView } from "./views/list.js";
 import { createView } from "./views/create.js";
 import { detailView } from "./views/detail.js";
@@ -29,8 +29,56 @@ let panel = null;
 /** @type {{ message: string, kind: "ok" | "error" } | null} */
 let flash = null;
 
-const api = new Api(() => session?.token ?? null, () => {
-  if (session && expired(session, Date.now())) signOut("Your sign-in has expired. Sign in again.");
+/** @type {Promise<boolean> | null} */
+let renewing = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let renewTimer;
+const ended = "Your sign-in has ended. Sign in again to continue where you were.";
+
+/**
+ * Renews the session (once, however many callers ask at the same time);
+ * when it cannot, asks the person to sign in again. True when renewed.
+ * @returns {Promise<boolean>}
+ */
+function renew() {
+  renewing ??= (async () => {
+    const s = session;
+    try {
+      if (!s?.renew) throw new Error("no way to renew");
+      const next = await s.renew();
+      if (session !== s) return false; // signed out meanwhile
+      keep(next);
+      return true;
+    } catch {
+      if (session === s) signOut(ended, true);
+      return false;
+    } finally {
+      renewing = null;
+    }
+  })();
+  return renewing;
+}
+
+/**
+ * Holds s as the session and renews it a minute before its token expires,
+ * so an idle page never shows an expired sign-in's errors.
+ * @param {Session} s
+ */
+function keep(s) {
+  session = s;
+  clearTimeout(renewTimer);
+  const wait = renewAt(s) - ctx.now();
+  // Timers longer than 2^31 ms fire at once: a far expiry needs none.
+  if (wait < 2 ** 31 - 1) renewTimer = setTimeout(renew, Math.max(0, wait));
+}
+
+const api = new Api(async () => {
+  if (session && ctx.now() >= renewAt(session)) await renew();
+  return session?.token ?? null;
+}, async (again) => {
+  if (again && session?.renew && await renew()) return true;
+  if (session) signOut(ended, true);
+  return false;
 });
 
 /** @type {Ctx} */
@@ -65,18 +113,22 @@ async function syncClock() {
   if (now) clockOffset = now.getTime() - Date.now();
 }
 
-/** @param {string} [message] */
-function signOut(message) {
+/**
+ * @param {string} [message]
+ * @param {boolean} [stay] come back to this view after signing in (the
+ *   sign-in ended by itself); else whoever signs in next starts at the
+ *   list (the current view may be something they may not see)
+ */
+function signOut(message, stay = false) {
   session = null;
-  // Whoever signs in next starts at the list (the current view may be
-  // something they may not see).
-  history.replaceState(null, "", location.pathname);
+  clearTimeout(renewTimer);
+  if (!stay) history.replaceState(null, "", location.pathname);
   showSignIn(message);
 }
 
 /** @param {Session} s */
 async function signedIn(s) {
-  session = s;
+  keep(s);
   const r = s.claims;
   replace(who, h("span", null, "Signed in as ", h("strong", null, s.label || String(r.sub)), r.tid ? ` (tenant ${r.tid})` : ""),
     h("button", { type: "button", class: "link", onclick: () => signOut() }, dev ? "Switch persona" : "Sign out"));

@@ -3,11 +3,14 @@
 // identity provider with OpenID Connect, authorization code with PKCE.
 // Tokens are kept in memory only: never in storage, a cookie or the URL.
 // The PKCE verifier, state and nonce wait in sessionStorage for the
-// provider's redirect back, and are removed when it arrives.
+// provider's redirect back, and are removed when it arrives. A session
+// renews itself when it can (a refresh token from the provider, a new
+// local token in `make dev`); main.js renews it before it expires and asks
+// the person to sign in again when it cannot.
 
 /** @typedef {import("../types/api").Claims} Claims */
-/** @typedef {{ token: string, claims: Claims, label: string }} Session */
-/** @typedef {{ issuer: string, audience: string, clientId: string }} SignInConfig */
+/** @typedef {import("../types/page").Session} Session */
+/** @typedef {{ issuer: string, audience: string, clientId: string, tokenEndpoint: string }} SignInConfig */
 
 /** The local personas of `make dev` (local/devauth.Personas): tenant contoso. */
 export const personas = [
@@ -25,7 +28,8 @@ export const personas = [
 export function config() {
   /** @param {string} name */
   const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.getAttribute("content") ?? "";
-  return { issuer: meta("connmgr-issuer"), audience: meta("connmgr-audience"), clientId: meta("connmgr-client-id") };
+  return { issuer: meta("connmgr-issuer"), audience: meta("connmgr-audience"), clientId: meta("connmgr-client-id"),
+    tokenEndpoint: meta("connmgr-token-endpoint") };
 }
 
 /**
@@ -55,7 +59,9 @@ export async function devSignIn(claims, label) {
   const res = await fetch("/dev/token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(claims) });
   if (!res.ok) throw new Error(`the local identity provider refused these claims (${res.status})`);
   const { token } = await res.json();
-  return { token, claims: decode(token), label };
+  // Renewal asks for the same person again, with a fresh lifetime.
+  const { exp: _exp, iat: _iat, nbf: _nbf, ...again } = claims;
+  return { token, claims: decode(token), label, renew: () => devSignIn(again, label) };
 }
 
 /**
@@ -71,13 +77,16 @@ export function decode(jwt) {
   return JSON.parse(new TextDecoder().decode(bytes));
 }
 
+/** A token is renewed this long before it expires. */
+export const renewAhead = 60_000;
+
 /**
- * Whether the token has expired (with a minute to spare).
+ * When the session's token should be renewed (a minute before it
+ * expires), in milliseconds; Infinity when it names no expiry.
  * @param {Session} s
- * @param {number} now milliseconds
  */
-export function expired(s, now) {
-  return typeof s.claims.exp === "number" && s.claims.exp * 1000 < now + 60_000;
+export function renewAt(s) {
+  return typeof s.claims.exp === "number" ? s.claims.exp * 1000 - renewAhead : Infinity;
 }
 
 const pendingKey = "connmgr.oidc";
@@ -91,15 +100,32 @@ function random() {
   return b64url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-/** @param {SignInConfig} cfg */
+/**
+ * The provider's endpoints. The token endpoint is the configured one
+ * (PageTokenEndpoint) or else the discovery document's, which must then be
+ * on the issuer's origin: the page's CSP lets it reach no other.
+ * @param {SignInConfig} cfg
+ */
 async function discover(cfg) {
-  const res = await fetch(cfg.issuer.replace(/\/+$/, "") + "/.well-known/openid-configuration");
-  if (!res.ok) throw new Error(`the identity provider's configuration could not be read (${res.status})`);
-  const doc = await res.json();
-  if (typeof doc.authorization_endpoint !== "string" || typeof doc.token_endpoint !== "string") {
+  let doc;
+  try {
+    const res = await fetch(cfg.issuer.replace(/\/+$/, "") + "/.well-known/openid-configuration");
+    if (!res.ok) throw new Error(`the identity provider's configuration could not be read (${res.status})`);
+    doc = await res.json();
+  } catch (e) {
+    if (e instanceof TypeError) throw new Error("the identity provider could not be reached");
+    throw e;
+  }
+  if (typeof doc.authorization_endpoint !== "string" || (typeof doc.token_endpoint !== "string" && !cfg.tokenEndpoint)) {
     throw new Error("the identity provider's configuration names no authorization or token endpoint");
   }
-  return { authorize: String(doc.authorization_endpoint), token: String(doc.token_endpoint) };
+  const token = cfg.tokenEndpoint || String(doc.token_endpoint);
+  if (!cfg.tokenEndpoint && new URL(token).origin !== new URL(cfg.issuer).origin) {
+    throw new Error(`the identity provider's token endpoint is on ${new URL(token).origin}, which this page is not set up to reach. ` +
+      "An administrator must set the stack's PageTokenEndpoint parameter to it");
+  }
+  const scopes = Array.isArray(doc.scopes_supported) ? doc.scopes_supported : [];
+  return { authorize: String(doc.authorization_endpoint), token, offline: scopes.includes("offline_access") };
 }
 
 /** The page's own URL without query or fragment: the redirect URI. */
@@ -121,7 +147,9 @@ export async function oidcSignIn(cfg) {
   u.searchParams.set("response_type", "code");
   u.searchParams.set("client_id", cfg.clientId);
   u.searchParams.set("redirect_uri", redirectURI());
-  u.searchParams.set("scope", "openid profile");
+  // offline_access, where the provider offers it, brings a refresh token
+  // to renew the sign-in with (kept in memory like the token).
+  u.searchParams.set("scope", ep.offline ? "openid profile offline_access" : "openid profile");
   u.searchParams.set("state", state);
   u.searchParams.set("nonce", nonce);
   u.searchParams.set("code_challenge", challenge);
@@ -146,22 +174,44 @@ export async function oidcReturn(cfg) {
   if (error) throw new Error("the identity provider did not sign you in");
   if (!pending || pending.state !== state) throw new Error("this sign-in was not started here, or was already used; sign in again");
   const ep = await discover(cfg);
-  const res = await fetch(ep.token, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "authorization_code", code: String(code), redirect_uri: redirectURI(), client_id: cfg.clientId, code_verifier: pending.verifier }),
-  });
+  return exchange(cfg, ep.token, { grant_type: "authorization_code", code: String(code), redirect_uri: redirectURI(),
+    client_id: cfg.clientId, code_verifier: pending.verifier }, pending.nonce, "");
+}
+
+/**
+ * A session from the provider's token endpoint: the authorization code's
+ * exchange, or a renewal with the refresh token (kept when the answer
+ * carries no new one).
+ * @param {SignInConfig} cfg
+ * @param {string} endpoint
+ * @param {Record<string, string>} form
+ * @param {string} nonce the sign-in's nonce ("" on a renewal)
+ * @param {string} refresh the refresh token so far
+ * @returns {Promise<Session>}
+ */
+async function exchange(cfg, endpoint, form, nonce, refresh) {
+  let res;
+  try {
+    res = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form) });
+  } catch {
+    throw new Error("the identity provider's token endpoint could not be reached");
+  }
   if (!res.ok) throw new Error(`the identity provider refused the sign-in (${res.status})`);
   const tokens = await res.json();
   const id = typeof tokens.id_token === "string" ? decode(tokens.id_token) : null;
-  if (id && id.nonce !== pending.nonce) throw new Error("the identity provider answered another sign-in");
+  if (nonce && id && id.nonce !== nonce) throw new Error("the identity provider answered another sign-in");
+  const next = typeof tokens.refresh_token === "string" && tokens.refresh_token ? tokens.refresh_token : refresh;
   // The API accepts tokens for its audience: the access token when it is
   // a JWT for it, else the ID token when the page's client is the audience.
   for (const t of [tokens.access_token, tokens.id_token]) {
     if (typeof t !== "string" || t.split(".").length !== 3) continue;
     const claims = decode(t);
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (aud.includes(cfg.audience)) return { token: t, claims, label: String(claims.name ?? claims.sub ?? "") };
+    if (!aud.includes(cfg.audience)) continue;
+    return {
+      token: t, claims, label: String(claims.name ?? claims.sub ?? id?.name ?? ""),
+      renew: next ? () => exchange(cfg, endpoint, { grant_type: "refresh_token", refresh_token: next, client_id: cfg.clientId }, "", next) : undefined,
+    };
   }
   throw new Error(`the identity provider issued no token for the API's audience (${cfg.audience})`);
 }

@@ -6,6 +6,8 @@ export interface Session {
   token: string;
   claims: Claims;
   label: string;
+  /** A new session for the same person (a refresh token, a new local token), when there is a way. */
+  renew?: () => Promise<Session>;
 }
 
 export interface Ctx {

@@ -16,7 +16,8 @@ func Handler(a *app.App) (any, error) { return app.Serve(Router(a)) }
 // Router serves the page.
 func Router(a *app.App) (*httpapi.Router, error) {
 	cfg := a.Config()
-	site, err := webpage.New(files.Files, webpage.Config{Issuer: cfg.JwtIssuer, Audience: cfg.JwtAudience, ClientID: cfg.PageClientID})
+	site, err := webpage.New(files.Files, webpage.Config{Issuer: cfg.JwtIssuer, Audience: cfg.JwtAudience, ClientID: cfg.PageClientID,
+		TokenEndpoint: cfg.PageTokenEndpoint})
 	if err != nil {
 		return nil, err
 	}

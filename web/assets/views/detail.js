@@ -4,7 +4,7 @@
 // it would break first. Controls appear only where the connection's
 // `permissions` allow them.
 
-import { h, replace, time, announce } from "../dom.js";
+import { h, append, replace, time, announce, openDialog } from "../dom.js";
 import { explain, ApiError } from "../api.js";
 import { SchemaFields, clearErrors, field, label, showFieldError } from "../form.js";
 import { describeAvailability, reasonText } from "../rules.js";
@@ -252,6 +252,7 @@ export async function detailView(main, ctx, id) {
   // Usage and audit load beside the rest.
   const usageBody = h("div", null, h("p", { class: "muted" }, "Loading…"));
   const auditBody = h("div", null, h("p", { class: "muted" }, "Loading…"));
+  const timeline = h("ol", { class: "timeline", id: "activity" });
   const dialog = h("dialog", { id: "delete-dialog", "aria-labelledby": "delete-title" });
 
   replace(main,
@@ -273,11 +274,21 @@ export async function detailView(main, ctx, id) {
   loadUsage();
   loadAudit();
 
+  // Every page of the usage: delete must say all it would break.
   async function loadUsage() {
     try {
-      const { data } = await ctx.api.call("GET", `${path}/usage`, { query: { limit: "100" } });
-      usage = data;
-      replace(usageBody, usageTable(data));
+      /** @type {UsagePage} */
+      const all = { items: [], hidden: 0 };
+      let cursor;
+      do {
+        const { data } = await ctx.api.call("GET", `${path}/usage`, { query: { limit: "100", cursor } });
+        all.items.push(...data.items);
+        all.hidden += data.hidden ?? 0;
+        cursor = data.nextCursor;
+      } while (cursor && all.items.length < 1000);
+      if (cursor) all.nextCursor = cursor;
+      usage = all;
+      replace(usageBody, usageTable(all));
     } catch (e) {
       replace(usageBody, h("p", { class: "notice error" }, explain(e, "show where it is used")));
     }
@@ -296,21 +307,30 @@ export async function detailView(main, ctx, id) {
           h("td", null, i.status, i.reason ? ` (${reasonText(i.reason)})` : ""),
           h("td", null, time(i.at)))))) : null,
       u.hidden ? h("p", { class: "muted" }, `${u.hidden} more you may not see.`) : null,
+      u.nextCursor ? h("p", { class: "muted" }, `Showing the first ${u.items.length}; there are more.`) : null,
       u.items.some((i) => i.status === "suspended") ? h("p", null, h("a", { href: "#/runs" }, "See the suspended runs")) : null);
   }
 
-  async function loadAudit() {
+  // The timeline, newest first, a page at a time.
+  /** @param {string} [cursor] */
+  async function loadAudit(cursor) {
+    const older = auditBody.querySelector("#older-activity");
     try {
-      const { data } = await ctx.api.call("GET", `${path}/audit`, { query: { limit: "50" } });
+      const { data } = await ctx.api.call("GET", `${path}/audit`, { query: { limit: "50", cursor } });
       /** @type {AuditEntry[]} */
       const items = data.items;
-      replace(auditBody, items.length ? h("ol", { class: "timeline" }, items.map((a) => h("li", null,
+      const first = timeline.children.length;
+      append(timeline, items.map((a) => h("li", { tabindex: -1 },
         time(a.at), " ", h("strong", null, actionWords[a.action] ?? a.action), ` by ${a.actor}`,
         a.changes?.length ? h("span", { class: "muted" }, `: ${a.changes.join(", ")}`) : null,
-        a.details && Object.keys(a.details).length ? h("span", { class: "muted" }, ` (${Object.entries(a.details).map(([k, v]) => `${k} ${v}`).join("; ")})`) : null)))
-        : h("p", { class: "muted" }, "No activity recorded."));
+        a.details && Object.keys(a.details).length ? h("span", { class: "muted" }, ` (${Object.entries(a.details).map(([k, v]) => `${k} ${v}`).join("; ")})`) : null)));
+      const next = data.nextCursor;
+      replace(auditBody, timeline.children.length ? timeline : h("p", { class: "muted" }, "No activity recorded."),
+        next ? h("button", { type: "button", id: "older-activity", onclick: () => loadAudit(next) }, "Show older activity") : null);
+      // Whoever asked for more goes on reading at the first new entry.
+      if (older) /** @type {HTMLElement | undefined} */ (timeline.children[first])?.focus();
     } catch (e) {
-      replace(auditBody, h("p", { class: "notice error" }, explain(e, "show the activity")));
+      replace(auditBody, timeline.children.length ? timeline : null, h("p", { class: "notice error" }, explain(e, "show the activity")));
     }
   }
 
@@ -322,8 +342,9 @@ export async function detailView(main, ctx, id) {
     const problem = h("p", { class: "form-error", role: "alert" });
     const go = h("button", { type: "button", class: "danger", id: "confirm-delete" }, "Delete");
     const cancel = h("button", { type: "button", onclick: () => dialog.close() }, "Cancel");
+    const atLeast = usage?.nextCursor ? "At least " : "";
     replace(msg, runs.length || usage?.hidden
-      ? [h("p", null, `${runs.length + (usage?.hidden ?? 0)} run(s) use it now. They will stay suspended (the connection was deleted) until someone points them at another connection, or they terminate after 10 days:`),
+      ? [h("p", null, `${atLeast}${runs.length + (usage?.hidden ?? 0)} run(s) use it now. They will stay suspended (the connection was deleted) until someone points them at another connection, or they terminate after 10 days:`),
         impactList(runs)]
       : h("p", null, (usage?.items.length ?? 0) > 0
         ? `No run uses it right now, but ${usage?.items.length} workflow(s) have used it and will fail to authenticate.`
@@ -356,7 +377,7 @@ export async function detailView(main, ctx, id) {
       }
     });
     replace(dialog, h("h2", { id: "delete-title" }, `Delete ${c.name}?`), msg, problem, h("div", { class: "actions" }, go, cancel));
-    dialog.showModal();
+    openDialog(dialog);
     cancel.focus();
   }
 }

@@ -1,6 +1,10 @@
 // The connections list: Shared and Personal tabs, the "needs attention"
 // view with its counts, filters by type, status and scope, and search by
-// name.
+// name. Type, status and scope are the list API's own filters, so the
+// service narrows the list before any page is sent; every page of the
+// answer is loaded (the API pages by 100), and the counts come from
+// queries of their own, so nothing is missed past the first page. Search
+// by name runs on what was loaded: the API has no name filter.
 
 import { h, replace, time } from "../dom.js";
 import { explain } from "../api.js";
@@ -12,6 +16,12 @@ import { attentionStatuses, describeAvailability, reasonText, statusWords } from
 /** The view's state survives moving to a detail and back. */
 const state = { tab: /** @type {"shared" | "personal" | "attention"} */ ("shared"), type: "", status: "", scope: "", q: "" };
 
+/** At most this many connections are loaded for one view of the list. */
+export const listMax = 2000;
+
+/** @param {string} s */
+const isAttention = (s) => /** @type {readonly string[]} */ (attentionStatuses).includes(s);
+
 /**
  * @param {Connection} c
  * @returns {HTMLElement}
@@ -21,35 +31,51 @@ export function statusBadge(c) {
 }
 
 /**
+ * The queries that list the current tab with its filters: each a set of
+ * the API's query parameters, and which of its answers belong here.
+ * @returns {{ query: Record<string, string>, keep: (c: Connection) => boolean }[]}
+ */
+function queries() {
+  const base = { type: state.type, status: state.status, scope: state.scope };
+  switch (state.tab) {
+    case "personal":
+      return [{ query: { ...base, scope: "personal" }, keep: () => true }];
+    case "attention":
+      if (state.status) return isAttention(state.status) ? [{ query: base, keep: () => true }] : [];
+      return attentionStatuses.map((s) => ({ query: { ...base, status: s }, keep: () => true }));
+    default:
+      // No kind filter in the API: without a scope, the personal ones
+      // are left out here.
+      return [{ query: base, keep: (c) => c.kind === "shared" }];
+  }
+}
+
+/**
  * @param {HTMLElement} main
  * @param {Ctx} ctx
  */
 export async function listView(main, ctx) {
-  let all;
-  try {
-    all = await ctx.api.all("/connections");
-  } catch (e) {
-    replace(main, h("h1", null, "Connections"), h("p", { class: "notice error", role: "alert" }, explain(e, "list the connections")));
-    return;
-  }
-  /** @type {Connection[]} */
-  const items = all.items;
-  const counts = Object.fromEntries(attentionStatuses.map((s) => [s, items.filter((c) => c.status === s).length]));
-  const attention = items.filter((c) => /** @type {readonly string[]} */ (attentionStatuses).includes(c.status));
-
-  const body = h("div", { id: "list-body" });
+  if (state.tab === "personal" || (state.tab === "shared" && state.scope === "personal")) state.scope = "";
+  const body = h("div", { id: "list-body", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
+  const summary = h("div", { id: "attention-summary" }, h("p", { class: "muted" }, "Counting what needs attention…"));
   const search = h("input", { id: "filter-q", type: "search", value: state.q, autocomplete: "off" });
+  let generation = 0;
+  /** @type {Connection[]} */
+  let items = [];
+  let truncated = false;
+  let loaded = false;
+
   /**
    * @param {string} id
    * @param {string} label
-   * @param {keyof typeof state} key
+   * @param {"type" | "status" | "scope"} key
    * @param {[string, string][]} options
    */
   const select = (id, label, key, options) => {
     const s = h("select", { id }, h("option", { value: "" }, "All"), options.map(([v, l]) => h("option", { value: v, selected: state[key] === v }, l)));
     s.addEventListener("change", () => {
-      /** @type {any} */ (state)[key] = s.value;
-      draw();
+      state[key] = s.value;
+      load();
     });
     return h("div", { class: "filter" }, h("label", { for: id }, label), s);
   };
@@ -59,26 +85,16 @@ export async function listView(main, ctx) {
   });
 
   const tabs = h("div", { class: "tabs", role: "group", "aria-label": "Which connections" });
-  const tabDefs = /** @type {const} */ ([
-    ["shared", "Shared", items.filter((c) => c.kind === "shared").length],
-    ["personal", "Personal", items.filter((c) => c.kind === "personal").length],
-    ["attention", "Needs attention", attention.length],
-  ]);
-  const drawTabs = () => replace(tabs, tabDefs.map(([id, label, n]) => h("button", {
-    type: "button", class: `tab${id === "attention" && n > 0 ? " warn" : ""}`, "aria-pressed": String(state.tab === id), "data-tab": id,
-    onclick: () => { state.tab = id; drawTabs(); draw(); },
-  }, label, " ", h("span", { class: "count" }, String(n)))));
+  /** @type {number | null} */
+  let attentionCount = null;
+  const drawTabs = () => replace(tabs, /** @type {const} */ ([["shared", "Shared"], ["personal", "Personal"], ["attention", "Needs attention"]]).map(([id, label]) => h("button", {
+    type: "button", class: `tab${id === "attention" && attentionCount ? " warn" : ""}`, "aria-pressed": String(state.tab === id), "data-tab": id,
+    onclick: () => { state.tab = id; listView(main, ctx); },
+  }, label, id === "attention" && attentionCount !== null ? [" ", h("span", { class: "count" }, String(attentionCount))] : null)));
   drawTabs();
 
-  const summary = attention.length === 0
-    ? h("p", { class: "attention ok" }, "Every connection you can see is working.")
-    : h("p", { class: "attention" }, h("strong", null, "Needs attention: "),
-      attentionStatuses.filter((s) => counts[s] > 0).map((s, i) => [i ? ", " : "", h("button", {
-        type: "button", class: "link", "data-attention": s,
-        onclick: () => { state.tab = "attention"; state.status = s; listView(main, ctx); },
-      }, `${counts[s]} ${statusWords[s].toLowerCase()}`)]));
-
   const typeOptions = /** @type {[string, string][]} */ ([...ctx.types.values()].map((t) => [t.id, t.name]));
+  const scopes = /** @type {[string, string][]} */ ([["tenant", "Tenant"], ["siteCollection", "Site collection"], ["site", "Site"], ["personal", "Only its creator"]]);
   replace(main,
     h("div", { class: "title-row" }, h("h1", null, "Connections"),
       h("a", { class: "button primary", href: "#/new" }, "New connection")),
@@ -88,35 +104,84 @@ export async function listView(main, ctx) {
       h("div", { class: "filter grow" }, h("label", { for: "filter-q" }, "Search by name"), search),
       select("filter-type", "Type", "type", typeOptions),
       select("filter-status", "Status", "status", Object.entries(statusWords)),
-      select("filter-scope", "Available to", "scope", [["tenant", "Tenant"], ["siteCollection", "Site collection"], ["site", "Site"], ["personal", "Only its creator"]])),
-    body,
-    all.truncated ? h("p", { class: "muted" }, `Showing the first ${items.length} connections.`) : null);
+      state.tab === "personal" ? null
+        : select("filter-scope", "Available to", "scope", state.tab === "shared" ? scopes.slice(0, 3) : scopes)),
+    body);
 
-  function draw() {
-    const q = state.q.trim().toLowerCase();
-    const shown = items.filter((c) =>
-      (state.tab === "attention" ? /** @type {readonly string[]} */ (attentionStatuses).includes(c.status) : c.kind === state.tab) &&
-      (!state.type || c.type === state.type) &&
-      (!state.status || c.status === state.status) &&
-      (!state.scope || c.availability.scope === state.scope) &&
-      (!q || c.name.toLowerCase().includes(q)));
-    if (shown.length === 0) {
-      const none = items.length === 0 ? "There are no connections you can see yet."
-        : state.tab === "attention" && !q && !state.type && !state.status && !state.scope ? "Nothing needs attention."
-          : "No connection matches.";
-      replace(body, h("p", { class: "empty" }, none));
+  counts();
+  await load();
+
+  // The "needs attention" counts: one query per status, every page.
+  async function counts() {
+    let got;
+    try {
+      got = await Promise.all(attentionStatuses.map((s) => ctx.api.all("/connections", { status: s }, listMax)));
+    } catch (e) {
+      replace(summary, h("p", { class: "notice error" }, explain(e, "count what needs attention")));
       return;
     }
-    replace(body, h("table", { class: "connections" },
-      h("caption", { class: "visually-hidden" }, `${shown.length} connection${shown.length === 1 ? "" : "s"}`),
-      h("thead", null, h("tr", null, ["Name", "Type", "Available to", "Owners", "Status", "Last used"].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", null, shown.map((c) => h("tr", { "data-id": c.id },
-        h("th", { scope: "row" }, h("a", { href: `#/connections/${encodeURIComponent(c.id)}` }, c.name)),
-        h("td", null, ctx.types.get(c.type)?.name ?? c.type),
-        h("td", null, describeAvailability(c.availability)),
-        h("td", null, c.owners.join(", ")),
-        h("td", null, statusBadge(c), c.statusReason && c.status !== "active" ? h("span", { class: "reason" }, reasonText(c.statusReason)) : null),
-        h("td", null, time(c.lastUsedAt, "Never")))))));
+    const n = Object.fromEntries(attentionStatuses.map((s, i) => [s, got[i].items.length]));
+    const more = got.some((g) => g.truncated) ? "+" : "";
+    attentionCount = got.reduce((sum, g) => sum + g.items.length, 0);
+    drawTabs();
+    replace(summary, attentionCount === 0
+      ? h("p", { class: "attention ok" }, "Every connection you can see is working.")
+      : h("p", { class: "attention" }, h("strong", null, "Needs attention: "),
+        attentionStatuses.filter((s) => n[s] > 0).map((s, i) => [i ? ", " : "", h("button", {
+          type: "button", class: "link", "data-attention": s,
+          onclick: () => { state.tab = "attention"; state.status = s; state.scope = ""; listView(main, ctx); },
+        }, `${n[s]}${more} ${statusWords[s].toLowerCase()}`)])));
   }
-  draw();
+
+  async function load() {
+    const mine = ++generation;
+    loaded = false;
+    body.setAttribute("aria-busy", "true");
+    replace(body, h("p", { class: "muted" }, "Loading…"));
+    const qs = queries();
+    let got;
+    try {
+      got = await Promise.all(qs.map((q) => ctx.api.all("/connections", q.query, listMax, (n) => {
+        if (mine === generation && qs.length === 1) replace(body, h("p", { class: "muted" }, `Loading… ${n} so far`));
+      })));
+    } catch (e) {
+      if (mine !== generation) return;
+      body.setAttribute("aria-busy", "false");
+      replace(body, h("p", { class: "notice error", role: "alert" }, explain(e, "list the connections")));
+      return;
+    }
+    if (mine !== generation) return; // a later choice of filters won
+    items = got.flatMap((g, i) => g.items.filter(qs[i].keep))
+      .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.id < b.id ? -1 : 1));
+    truncated = got.some((g) => g.truncated);
+    loaded = true;
+    body.setAttribute("aria-busy", "false");
+    draw();
+  }
+
+  function draw() {
+    if (!loaded) return;
+    const q = state.q.trim().toLowerCase();
+    const shown = q ? items.filter((c) => c.name.toLowerCase().includes(q)) : items;
+    const filtered = Boolean(q || state.type || state.status || state.scope);
+    const more = truncated ? h("p", { class: "muted" }, `Showing the first ${listMax} connections: narrow the list with the filters above.`) : null;
+    if (shown.length === 0) {
+      const none = !filtered ? (state.tab === "attention" ? "Nothing needs attention." : state.tab === "personal" ? "There are no personal connections you can see." : "There are no shared connections you can see yet.")
+        : "No connection matches.";
+      replace(body, h("p", { class: "empty" }, none), more);
+      return;
+    }
+    replace(body, h("p", { class: "muted", id: "list-count" }, `${shown.length} connection${shown.length === 1 ? "" : "s"}`),
+      h("table", { class: "connections" },
+        h("caption", { class: "visually-hidden" }, `${shown.length} connection${shown.length === 1 ? "" : "s"}`),
+        h("thead", null, h("tr", null, ["Name", "Type", "Available to", "Owners", "Status", "Last used"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", null, shown.map((c) => h("tr", { "data-id": c.id },
+          h("th", { scope: "row" }, h("a", { href: `#/connections/${encodeURIComponent(c.id)}` }, c.name)),
+          h("td", null, ctx.types.get(c.type)?.name ?? c.type),
+          h("td", null, describeAvailability(c.availability)),
+          h("td", null, c.owners.join(", ")),
+          h("td", null, statusBadge(c), c.statusReason && c.status !== "active" ? h("span", { class: "reason" }, reasonText(c.statusReason)) : null),
+          h("td", null, time(c.lastUsedAt, "Never")))))),
+      more);
+  }
 }

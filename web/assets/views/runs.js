@@ -2,7 +2,7 @@
 // waits on, why, and a countdown to its termination; resume, terminate
 // and rebind to another connection.
 
-import { h, replace, time, duration } from "../dom.js";
+import { h, replace, time, duration, openDialog } from "../dom.js";
 import { explain } from "../api.js";
 import { reasonText } from "../rules.js";
 
@@ -19,20 +19,30 @@ const statusWords = { running: "Running", suspended: "Suspended", succeeded: "Su
  */
 export async function runsView(main, ctx) {
   /** @type {Run[]} */
+  let suspended;
+  /** @type {Run[]} */
   let runs;
+  let truncated;
   /** @type {Map<string, Connection>} */
-  let conns;
+  const conns = new Map();
   try {
-    const [r, c] = await Promise.all([ctx.api.all("/runs"), ctx.api.all("/connections")]);
+    // Every suspended run, whatever the number of runs (the API's status
+    // filter, every page); the others only as far as the first pages go.
+    const [s, r] = await Promise.all([ctx.api.all("/runs", { status: "suspended" }, 5000), ctx.api.all("/runs", {}, 1000)]);
+    suspended = s.items.filter((x) => x.suspension);
     runs = r.items;
-    conns = new Map(c.items.map((x) => [x.id, x]));
+    truncated = r.truncated;
+    // The connections they wait on, each read once; one that is gone (or
+    // hidden from the caller) is said so.
+    const ids = [...new Set(suspended.map((x) => x.suspension?.connection ?? ""))].filter(Boolean);
+    const got = await Promise.all(ids.map((id) => ctx.api.call("GET", `/connections/${encodeURIComponent(id)}`).then((a) => a.data, () => null)));
+    for (const c of got) if (c) conns.set(c.id, c);
   } catch (e) {
     replace(main, h("h1", null, "Runs"), h("p", { class: "notice error", role: "alert" }, explain(e, "list the runs")));
     return;
   }
-  const suspended = runs.filter((r) => r.status === "suspended" && r.suspension)
-    .sort((a, b) => Date.parse(a.suspension?.terminatesAt ?? "") - Date.parse(b.suspension?.terminatesAt ?? ""));
-  const others = runs.filter((r) => !suspended.includes(r))
+  suspended.sort((a, b) => Date.parse(a.suspension?.terminatesAt ?? "") - Date.parse(b.suspension?.terminatesAt ?? ""));
+  const others = runs.filter((r) => r.status !== "suspended")
     .sort((a, b) => (a.status === "running" ? 0 : 1) - (b.status === "running" ? 0 : 1) || Date.parse(b.updatedAt) - Date.parse(a.updatedAt))
     .slice(0, 100);
   const dialog = h("dialog", { id: "run-dialog", "aria-labelledby": "run-dialog-title" });
@@ -74,7 +84,7 @@ export async function runsView(main, ctx) {
       h("p", null, "It ends now and cannot be resumed."), h("p", { class: "form-error", role: "alert" }),
       h("div", { class: "actions" }, h("button", { type: "button", class: "danger", id: "confirm-terminate",
         onclick: () => act(r, "terminate", undefined, "Terminated.", "terminate the run") }, "Terminate"), cancel));
-    dialog.showModal();
+    openDialog(dialog);
     cancel.focus();
   }
 
@@ -84,8 +94,12 @@ export async function runsView(main, ctx) {
     let usable;
     try {
       usable = (await ctx.api.all("/connections", { usableAt: r.site })).items;
-    } catch {
-      usable = [...conns.values()];
+    } catch (e) {
+      replace(dialog, h("h2", { id: "run-dialog-title" }, `Use another connection for ${r.workflowId}`),
+        h("p", { class: "notice error", role: "alert" }, explain(e, "list the connections this run may use")),
+        h("div", { class: "actions" }, h("button", { type: "button", onclick: () => dialog.close() }, "Close")));
+      openDialog(dialog);
+      return;
     }
     const choices = usable.filter((c) => c.id !== from);
     const select = h("select", { id: "rebind-to" }, choices.map((c) => h("option", { value: c.id }, `${c.name} (${c.kind})`)));
@@ -100,7 +114,7 @@ export async function runsView(main, ctx) {
         choices.length ? h("button", { type: "button", class: "primary", id: "confirm-rebind",
           onclick: () => act(r, "rebind", { from, to: select.value }, "Rebound: the run resumed with the other connection.", "rebind the run") }, "Rebind and resume") : null,
         cancel));
-    dialog.showModal();
+    openDialog(dialog);
     (choices.length ? select : cancel).focus();
   }
 
@@ -139,7 +153,8 @@ export async function runsView(main, ctx) {
         h("tbody", null, others.map((r) => h("tr", { "data-run": r.id },
           h("th", { scope: "row" }, r.workflowId), h("td", null, r.site), h("td", null, r.owner),
           h("td", null, h("span", { class: `badge r-${r.status}` }, statusWords[r.status] ?? r.status), r.reason ? h("span", { class: "reason" }, reasonText(r.reason)) : null),
-          h("td", null, time(r.updatedAt))))))),
+          h("td", null, time(r.updatedAt)))))),
+      truncated ? h("p", { class: "muted" }, "Only the first 1000 runs were read for this list; every suspended run is above.") : null),
     dialog);
   tick();
   const timer = setInterval(tick, 1000);
