@@ -153,7 +153,7 @@ func (s *smoke) checkInvocations() {
 		"OauthCallbackFunction": httpEvent(false),
 		"WebFunction":           httpEvent(false),
 		"ResolveFunction":       func(m map[string]any) bool { return m["tenant"] == "contoso" && m["connectionId"] != nil },
-		"RunStepFunction":       keys("runId", "step", "tenant"),
+		"RunStepFunction":       keys("attempt", "runId", "step", "tenant"),
 		"SuspendRunFunction": func(m map[string]any) bool {
 			return m["taskToken"] != "" && m["taskToken"] != nil && m["reason"] == "target_rejected_credentials_401" && m["connection"] != nil
 		},
