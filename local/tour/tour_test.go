@@ -113,7 +113,8 @@ func TestREADMETour(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "dev"), "./local/cmd/dev")
+	// As make dev builds it (DEV_FLAGS in the Makefile).
+	build := exec.CommandContext(ctx, "go", "build", "-ldflags=-w", "-o", filepath.Join(dir, "dev"), "./local/cmd/dev")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./local/cmd/dev: %v\n%s", err, out)
