@@ -365,6 +365,9 @@ test("more than a page of connections: filters by the API, every page loaded, co
   await page.getByRole("searchbox", { name: "Search by name" }).fill("needle");
   await count.getByText("1 connection", { exact: true }).waitFor();
   await page.getByRole("link", { name: "Needle in the haystack" }).waitFor();
+  // A row: name, type, availability, owners, status, last used.
+  const cells = await page.locator("table.connections tbody tr").first().locator("th, td").allTextContents();
+  assert.deepEqual(cells.map((x) => x.trim()), ["Needle in the haystack", "HTTP with Basic authentication", "Only its creator", "pat@contoso", "Active", "Never"]);
   await page.getByRole("searchbox", { name: "Search by name" }).fill("");
   await page.getByLabel("Type").selectOption({ label: "OAuth 2 (generic)" });
   await count.getByText(`${personalOAuth.length} connection${personalOAuth.length === 1 ? "" : "s"}`, { exact: true }).waitFor();

@@ -50,11 +50,15 @@ function queries() {
   }
 }
 
+/** The last counts, by status, and whether any was cut at listMax. */
+let lastCounts = /** @type {{ n: Record<string, number>, cut: boolean } | null} */ (null);
+
 /**
  * @param {HTMLElement} main
  * @param {Ctx} ctx
+ * @param {boolean} [sameCounts] keep the counts just made (another tab)
  */
-export async function listView(main, ctx) {
+export async function listView(main, ctx, sameCounts = false) {
   if (state.tab === "personal" || (state.tab === "shared" && state.scope === "personal")) state.scope = "";
   const body = h("div", { id: "list-body", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
   const summary = h("div", { id: "attention-summary" }, h("p", { class: "muted" }, "Counting what needs attention…"));
@@ -89,7 +93,7 @@ export async function listView(main, ctx) {
   let attentionCount = null;
   const drawTabs = () => replace(tabs, /** @type {const} */ ([["shared", "Shared"], ["personal", "Personal"], ["attention", "Needs attention"]]).map(([id, label]) => h("button", {
     type: "button", class: `tab${id === "attention" && attentionCount ? " warn" : ""}`, "aria-pressed": String(state.tab === id), "data-tab": id,
-    onclick: () => { state.tab = id; listView(main, ctx); },
+    onclick: () => { state.tab = id; listView(main, ctx, true); },
   }, label, id === "attention" && attentionCount !== null ? [" ", h("span", { class: "count" }, String(attentionCount))] : null)));
   drawTabs();
 
@@ -113,23 +117,26 @@ export async function listView(main, ctx) {
 
   // The "needs attention" counts: one query per status, every page.
   async function counts() {
-    let got;
-    try {
-      got = await Promise.all(attentionStatuses.map((s) => ctx.api.all("/connections", { status: s }, listMax)));
-    } catch (e) {
-      replace(summary, h("p", { class: "notice error" }, explain(e, "count what needs attention")));
-      return;
+    if (!sameCounts || !lastCounts) {
+      let got;
+      try {
+        got = await Promise.all(attentionStatuses.map((s) => ctx.api.all("/connections", { status: s }, listMax)));
+      } catch (e) {
+        replace(summary, h("p", { class: "notice error" }, explain(e, "count what needs attention")));
+        return;
+      }
+      lastCounts = { n: Object.fromEntries(attentionStatuses.map((s, i) => [s, got[i].items.length])), cut: got.some((g) => g.truncated) };
     }
-    const n = Object.fromEntries(attentionStatuses.map((s, i) => [s, got[i].items.length]));
-    const more = got.some((g) => g.truncated) ? "+" : "";
-    attentionCount = got.reduce((sum, g) => sum + g.items.length, 0);
+    const n = lastCounts.n;
+    const more = lastCounts.cut ? "+" : "";
+    attentionCount = attentionStatuses.reduce((sum, s) => sum + n[s], 0);
     drawTabs();
     replace(summary, attentionCount === 0
       ? h("p", { class: "attention ok" }, "Every connection you can see is working.")
       : h("p", { class: "attention" }, h("strong", null, "Needs attention: "),
         attentionStatuses.filter((s) => n[s] > 0).map((s, i) => [i ? ", " : "", h("button", {
           type: "button", class: "link", "data-attention": s,
-          onclick: () => { state.tab = "attention"; state.status = s; state.scope = ""; listView(main, ctx); },
+          onclick: () => { state.tab = "attention"; state.status = s; state.scope = ""; listView(main, ctx, true); },
         }, `${n[s]}${more} ${statusWords[s].toLowerCase()}`)])));
   }
 
