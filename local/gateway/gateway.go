@@ -60,6 +60,10 @@ type Config struct {
 	TokenNow func() time.Time
 	// Log receives one line per request; nil discards.
 	Log *slog.Logger
+	// ThrottleRate and ThrottleBurst are the stage's throttling
+	// (requests a second, and at once); zero: none.
+	ThrottleRate  float64
+	ThrottleBurst int
 	// AccountID and APIID fill the event's requestContext.
 	AccountID, APIID string
 }
@@ -74,6 +78,7 @@ type Gateway struct {
 	cfg    Config
 	keys   []string
 	routes map[string]route
+	stage  *bucket
 }
 
 // New checks cfg: every route key belongs to one function, every function
@@ -110,6 +115,7 @@ func New(cfg Config) (*Gateway, error) {
 		}
 	}
 	slices.Sort(g.keys)
+	g.stage = newBucket(cfg.ThrottleRate, cfg.ThrottleBurst)
 	return g, nil
 }
 
@@ -145,6 +151,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, reqID string) (s
 	}
 	rt := g.routes[key]
 	fn = rt.fn.Name
+	if !g.stage.take() {
+		return message(w, http.StatusTooManyRequests, "Too Many Requests"), key, fn, "stage throttled"
+	}
 	var claims *events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription
 	if !rt.Public {
 		var err error

@@ -242,6 +242,10 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	}
 	rt.Functions = fns
 	gwCfg := gateway.Config{Functions: gwFns, Now: opts.Clock.Now, TokenNow: opts.Clock.Base, AccountID: emulator.AccountID, Log: logger("gateway")}
+	// The stage's throttling, at the template parameters' defaults.
+	if api, err := tmpl.HTTPAPI(); err == nil {
+		gwCfg.ThrottleRate, gwCfg.ThrottleBurst = api.Throttle.Rate, api.Throttle.Burst
+	}
 	if jwtCfg != nil {
 		// The template's JwtIssuer and JwtAudience parameters take the local
 		// identity provider's values.

@@ -293,6 +293,8 @@ func sampleEnv(name string) string {
 		return "true"
 	case app.EnvExpiringWindowDays:
 		return "7"
+	case app.EnvTenantCostlyRate:
+		return "10"
 	case app.EnvJwtIssuer:
 		return "https://login.example.com/tenant/v2.0"
 	case app.EnvPageTokenEndpoint:
@@ -358,7 +360,7 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 				}
 			}
 		}
-	case app.EnvExpiringWindowDays:
+	case app.EnvExpiringWindowDays, app.EnvTenantCostlyRate:
 		// A Number parameter whose whole range LoadConfig accepts.
 		param, ok := tmpl.ParameterRef(value)
 		if !ok {
@@ -371,8 +373,9 @@ func checkEnvValue(t *testing.T, tmpl *sam.Template, fn, name, value string) {
 			return
 		}
 		def, _ := p.Default.(string)
+		readBy := map[string]string{app.EnvExpiringWindowDays: app.FnExpiryCheck, app.EnvTenantCostlyRate: app.FnConnections}[name]
 		for _, v := range []string{def, strconv.Itoa(int(*p.MinValue)), strconv.Itoa(int(*p.MaxValue))} {
-			if err := loadsWith(app.FnExpiryCheck, name, v); err != nil {
+			if err := loadsWith(readBy, name, v); err != nil {
 				t.Errorf("parameter %s allows %q, which LoadConfig rejects: %v", param, v, err)
 			}
 		}

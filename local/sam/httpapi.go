@@ -11,6 +11,18 @@ type HTTPAPI struct {
 	LogicalID         string
 	DefaultAuthorizer string
 	Authorizers       map[string]JWTAuthorizer
+	// Throttle is the stage's throttling (DefaultRouteSettings), with the
+	// values of the parameters' defaults.
+	Throttle Throttle
+}
+
+// Throttle is API Gateway's stage throttling: a token bucket refilled at
+// Rate requests a second holding Burst. RateParam and BurstParam name the
+// template parameters that set them ("" when literal or unset).
+type Throttle struct {
+	Rate                  float64
+	Burst                 int
+	RateParam, BurstParam string
 }
 
 // JWTAuthorizer is an HttpApi JWT authorizer. Issuer and Audience keep
@@ -46,6 +58,14 @@ func (t *Template) optionalHTTPAPI() (*HTTPAPI, error) {
 	}
 	for id, res := range apis {
 		api := &HTTPAPI{LogicalID: id, Authorizers: map[string]JWTAuthorizer{}}
+		if rs := res.DefaultRouteSettings; rs != nil {
+			api.Throttle.Rate, api.Throttle.Burst = derefOr(rs.ThrottlingRateLimit), derefOr(rs.ThrottlingBurstLimit)
+			for field, param := range map[string]*string{"ThrottlingRateLimit": &api.Throttle.RateParam, "ThrottlingBurstLimit": &api.Throttle.BurstParam} {
+				if v, ok := t.Raw("Resources", id, "Properties", "DefaultRouteSettings", field).(string); ok {
+					*param, _ = t.ParameterRef(v)
+				}
+			}
+		}
 		if res.Auth == nil {
 			return api, nil
 		}
@@ -100,4 +120,12 @@ func (t *Template) ParameterRef(v string) (name string, ok bool) {
 	}
 	_, ok = t.CF.Parameters[name]
 	return name, ok
+}
+
+func derefOr[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

@@ -68,7 +68,11 @@ func Load(root string) (*Template, error) {
 
 // Parse reads a template's text; root is the repository it belongs to.
 func Parse(root string, data []byte) (*Template, error) {
-	cf, err := goformation.ParseYAMLWithOptions(data, &intrinsics.ProcessorOptions{
+	typed, err := forGoformation(data)
+	if err != nil {
+		return nil, fmt.Errorf("sam: parse %s: %w", TemplateFile, err)
+	}
+	cf, err := goformation.ParseYAMLWithOptions(typed, &intrinsics.ProcessorOptions{
 		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{
 			"Ref":        marker("ref:"),
 			"Fn::GetAtt": marker("getatt:"),

@@ -49,6 +49,9 @@ const (
 	EnvEventBusName     = "EVENT_BUS_NAME"
 	EnvStateMachineARN  = "STATE_MACHINE_ARN"
 	EnvAutoResume       = "AUTO_RESUME"
+	// EnvTenantCostlyRate: how many connection tests and run starts each
+	// tenant may make a second (package ratelimit); 0 turns the limit off.
+	EnvTenantCostlyRate = "TENANT_COSTLY_REQUEST_RATE"
 	// EnvExpiringWindowDays: a password or refresh token expiring within
 	// this many days makes its connection expiring, a client secret is
 	// announced (whole days, 1 to 90). The resolve function files the
@@ -75,10 +78,10 @@ const (
 // functionEnv is what each function requires; template.yaml must set exactly
 // these (the template contract test reads this through LoadConfig).
 var functionEnv = map[string][]string{
-	FnConnections:   {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName, EnvExpiringWindowDays},
+	FnConnections:   {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName, EnvExpiringWindowDays, EnvTenantCostlyRate},
 	FnResolve:       {EnvLogLevel, EnvTableName, EnvKMSKeyID, EnvOAuthRedirectURI, EnvTargetNetworks, EnvEventBusName, EnvExpiringWindowDays},
 	FnOAuthCallback: {EnvLogLevel, EnvResolveFunction},
-	FnRuns:          {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName},
+	FnRuns:          {EnvLogLevel, EnvTableName, EnvStateMachineARN, EnvEventBusName, EnvTenantCostlyRate},
 	FnRunStep:       {EnvLogLevel, EnvTableName, EnvResolveFunction, EnvTargetNetworks, EnvEventBusName},
 	FnSuspendRun:    {EnvLogLevel, EnvTableName, EnvEventBusName}, // task tokens only: no state machine ARN, so no cycle with the state machine
 	FnFinishRun:     {EnvLogLevel, EnvTableName, EnvEventBusName},
@@ -134,6 +137,9 @@ type Config struct {
 	// tokens and client secrets (zero: the default, for functions that
 	// never file connections or registrations).
 	ExpiringWindow time.Duration
+	// TenantCostlyRate is how many connection tests and run starts each
+	// tenant may make a second; 0: no limit.
+	TenantCostlyRate int
 	// JwtIssuer, JwtAudience and PageClientID are the Connections page's
 	// sign-in: the API's identity provider, the audience its tokens must
 	// carry, and the page's client id there.
@@ -223,6 +229,12 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 				problems = append(problems, name+" must be a whole number of days from 1 to 90")
 			}
 			cfg.ExpiringWindow = time.Duration(d) * 24 * time.Hour
+		case EnvTenantCostlyRate:
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 10000 {
+				problems = append(problems, name+" must be a whole number of requests a second from 0 to 10000")
+			}
+			cfg.TenantCostlyRate = n
 		case EnvJwtIssuer:
 			if u, err := url.Parse(v); err != nil || u.Host == "" || u.Scheme != "https" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 				problems = append(problems, name+" must be an absolute https URL without query or fragment")

@@ -81,6 +81,27 @@ func (rt *Router) add(key string, h HandlerFunc, public bool) {
 	rt.routes[key] = route{h: h, public: public}
 }
 
+// Admit makes check run before the handlers of routeKeys, after the caller
+// is authenticated and within the request's budget; an error from it is
+// the answer (a tenant's rate limit, for one). Call it once the routes are
+// registered: an unknown route key panics.
+func (rt *Router) Admit(check func(ctx context.Context, r *Request) error, routeKeys ...string) {
+	for _, k := range routeKeys {
+		r, ok := rt.routes[k]
+		if !ok {
+			panic("httpapi: Admit on unknown route " + k)
+		}
+		h := r.h
+		r.h = func(ctx context.Context, req *Request) (Response, error) {
+			if err := check(ctx, req); err != nil {
+				return Response{}, err
+			}
+			return h(ctx, req)
+		}
+		rt.routes[k] = r
+	}
+}
+
 // Routes lists the route keys served, sorted, for the template contract.
 func (rt *Router) Routes() []string {
 	keys := make([]string, 0, len(rt.routes))

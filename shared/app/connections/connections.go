@@ -15,6 +15,7 @@ import (
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/manager"
 	"github.com/connmgr/connmgr/shared/oauth"
+	"github.com/connmgr/connmgr/shared/ratelimit"
 	"github.com/connmgr/connmgr/shared/resolver/resolveclient"
 	"github.com/connmgr/connmgr/shared/vault/kmsvault"
 )
@@ -40,5 +41,7 @@ func Router(a *app.App) (*httpapi.Router, error) {
 		Events:  table.Outbox(a), Now: a.Now, NewID: a.NewID, Expiry: table.Policy(a),
 		Settings: connection.SettingsPolicy{AllowHTTP: cfg.LocalNetworks()},
 	}).Routes(rt)
+	// A test calls the resolver and the target: the costly route.
+	rt.Admit(ratelimit.New(st, cfg.TenantCostlyRate, a.Now).Admit("test"), "POST /connections/{id}/test")
 	return rt, nil
 }

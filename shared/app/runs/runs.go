@@ -8,6 +8,7 @@ import (
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/app/table"
 	"github.com/connmgr/connmgr/shared/httpapi"
+	"github.com/connmgr/connmgr/shared/ratelimit"
 	"github.com/connmgr/connmgr/shared/workflow"
 	"github.com/connmgr/connmgr/shared/workflow/sfnengine"
 )
@@ -22,5 +23,7 @@ func Router(a *app.App) (*httpapi.Router, error) {
 		Store: table.Store(a), Engine: sfnengine.New(app.Client(a, app.StepFunctions, sfn.NewFromConfig), a.Config().StateMachineARN),
 		Events: table.Outbox(a), Now: a.Now, NewID: a.NewID, Log: a.Logger(),
 	}).Routes(rt)
+	// A start writes the run and starts an execution: the costly route.
+	rt.Admit(ratelimit.New(table.Store(a), a.Config().TenantCostlyRate, a.Now).Admit("runstart"), "POST /runs")
 	return rt, nil
 }
