@@ -14,7 +14,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -gcflags=all=-l -ldflags "-s -w"
 MAX_BOOTSTRAP := 10000000
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: dev tour test test-go test-moto test-iam lint vet fmt-check cfn-lint asl-validate typecheck build bench fuzz deploy clean tools
+.PHONY: dev tour test test-go test-moto test-iam lint vet fmt-check cfn-lint asl-validate typecheck build bench load fuzz deploy clean tools
 
 # make dev builds bin/dev with -v, so a first build (modules to download,
 # a few hundred packages to compile) shows its progress, then runs it; it
@@ -86,6 +86,17 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# The load generator (local/loadgen) against a running `make dev` (start it
+# in another terminal first): a mixed workload at each of LOAD_LEVELS
+# concurrently, each level at most LOAD_DURATION and LOAD_REQUESTS; loopback
+# only. Its smallest setting runs in `make test` (local/loadgen).
+LOAD_URL      ?= http://127.0.0.1:3000
+LOAD_LEVELS   ?= 1,4,16,64
+LOAD_DURATION ?= 10s
+LOAD_REQUESTS ?= 20000
+load: ## mixed load on make dev at rising concurrency: requests/s, p50, p99, statuses per route
+	$(GO) run ./local/cmd/load -url $(LOAD_URL) -levels $(LOAD_LEVELS) -duration $(LOAD_DURATION) -requests $(LOAD_REQUESTS)
 
 bench: ## Go benchmarks, side by side in one run
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
