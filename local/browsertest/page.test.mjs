@@ -304,6 +304,9 @@ test("a run suspended on an expired password is resumed by replacing the credent
   await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
   assert.equal(await page.locator(".status-line .badge").textContent(), "Expired");
   await section(page, "Where it is used").getByText("payroll-sync").first().waitFor();
+  // The run waiting on it now, and the way to it.
+  await section(page, "Where it is used").getByRole("row").filter({ hasText: "Run now" }).filter({ hasText: "payroll-sync" }).waitFor();
+  await section(page, "Where it is used").getByRole("link", { name: "See the suspended runs" }).waitFor();
   // A new password with its new expiry: the settings change goes with it.
   const later = new Date((await clockNow()).getTime() + 90 * 86400_000);
   const local = new Date(later.getTime() - later.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
@@ -323,6 +326,9 @@ test("a run suspended on an expired password is resumed by replacing the credent
   await page.getByRole("link", { name: "Connections" }).first().click();
   await page.getByRole("link", { name, exact: true }).click();
   await section(page, "Activity").getByText("Replaced the credentials").waitFor();
+  // Afterwards: the workflow that used it, with its last run, succeeded.
+  await section(page, "Where it is used").getByRole("row").filter({ hasText: "Workflow" }).filter({ hasText: "payroll-sync" })
+    .filter({ hasText: "succeeded" }).waitFor();
   await shot(page, "resume-by-new-credentials");
   fs.copyFileSync(path.join(ARTIFACTS, "resume-by-new-credentials.png"), path.join(ARTIFACTS, "connection-detail.png"));
 });
