@@ -43,7 +43,10 @@ func Start(addr string, engine *asl.Engine) (*loopback.Server, error) {
 // Handler is the protocol handler, for mounting elsewhere.
 func Handler(engine *asl.Engine) http.Handler { return &handler{e: engine} }
 
-type handler struct{ e *asl.Engine }
+type handler struct {
+	e      *asl.Engine
+	limits *Limits // nil: none
+}
 
 type operation func(e *asl.Engine, body []byte) (any, error)
 
@@ -78,6 +81,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := operations[name]
 	if !ok || op == nil {
 		writeError(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("operation %q is not supported by the local engine", name))
+		return
+	}
+	if h.limits != nil && !h.limits.take(name) {
+		writeError(w, http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
