@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 )
@@ -185,6 +186,8 @@ func As(err error) *Error {
 		return &Error{Kind: Unavailable, Code: ErrTimeout.Code, Message: ErrTimeout.Message, Err: err}
 	case throttle(err):
 		return &Error{Kind: Throttled, Code: "throttled", Message: "a dependency is throttling requests; retry", Err: err}
+	case unreachable(err):
+		return &Error{Kind: Unavailable, Code: "dependency_unavailable", Message: "a dependency could not be reached; retry", Err: err}
 	}
 	return &Error{Kind: Internal, Code: "internal", Message: "internal error", Err: err}
 }
@@ -199,6 +202,14 @@ var throttleCodes = map[string]bool{
 	"ProvisionedThroughputExceededException": true, "RequestLimitExceeded": true,
 	"TooManyRequestsException": true, "LimitExceededException": true,
 	"RequestThrottled": true, "RequestThrottledException": true, "SlowDown": true,
+}
+
+// unreachable reports a network failure left after the SDK's retries: a
+// timeout, a refused or reset connection (net.Error; *url.Error and
+// *net.OpError are ones).
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // throttle reports whether err's chain holds an AWS API error (anything

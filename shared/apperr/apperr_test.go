@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"testing"
 )
@@ -28,6 +29,7 @@ func TestStatusAndAs(t *testing.T) {
 		{fmt.Errorf("store.List: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, "timeout"},
 		{fmt.Errorf("kms: %w", apiErr("ThrottlingException")), http.StatusServiceUnavailable, "throttled"},
 		{fmt.Errorf("kms: %w", apiErr("AccessDeniedException")), http.StatusInternalServerError, "internal"},
+		{fmt.Errorf("query: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), http.StatusServiceUnavailable, "dependency_unavailable"},
 	}
 	for _, tt := range tests {
 		e := As(tt.err)

@@ -547,6 +547,11 @@ func classify(err error) error {
 	if transactionConflict(err) {
 		return apperr.Wrap(ErrConcurrentChange.Kind, ErrConcurrentChange.Code, ErrConcurrentChange.Message, err)
 	}
+	if transactionThrottled(err) {
+		// Cancelled because an item's partition throttled: nothing was
+		// written, and the SDK does not retry a cancellation.
+		return apperr.Wrap(apperr.Throttled, "throttled", "the store is busy; retry", err)
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
@@ -559,6 +564,16 @@ func classify(err error) error {
 		}
 	}
 	return err
+}
+
+// transactionThrottled reports a transaction cancelled because one of its
+// items was throttled.
+func transactionThrottled(err error) bool {
+	var tce *types.TransactionCanceledException
+	return errors.As(err, &tce) && slices.ContainsFunc(tce.CancellationReasons, func(r types.CancellationReason) bool {
+		c := aws.ToString(r.Code)
+		return c == "ThrottlingError" || c == "ProvisionedThroughputExceeded"
+	})
 }
 
 // validKeyPart rejects ids that could not have been issued and would bend a key.
