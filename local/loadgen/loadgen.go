@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -106,6 +107,8 @@ type RouteResult struct {
 	PerSec   float64
 	P50, P99 time.Duration
 	Statuses map[int]int
+	// Codes counts the error codes of the 429 and 503 answers.
+	Codes map[string]int
 	// Unclear counts answers that break the overload contract: a 5xx
 	// other than 503, or a 429 or 503 without Retry-After or an error
 	// code; and transport failures.
@@ -300,14 +303,17 @@ func retryAfter(a answer) time.Duration {
 type sample struct {
 	route   string
 	status  int
+	code    string
 	took    time.Duration
 	unclear bool
 }
 
-// level runs conc workers until the level's time or count runs out.
+// level runs conc workers until the level's time or count runs out. A
+// request in flight at the end is waited for and counted (an answer that
+// takes long is what overload looks like); the client's own timeout
+// bounds that wait.
 func (l *load) level(ctx context.Context, conc int, seed uint64) LevelResult {
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.Duration)
-	defer cancel()
+	stop := time.Now().Add(l.cfg.Duration)
 	var (
 		mu      sync.Mutex
 		samples []sample
@@ -330,14 +336,14 @@ func (l *load) level(ctx context.Context, conc int, seed uint64) LevelResult {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, uint64(w)))
-			for ctx.Err() == nil && take() {
+			for ctx.Err() == nil && time.Now().Before(stop) && take() {
 				route := pick(rng)
 				if i := int(next.Add(1)) - 1; i < len(mix) {
 					route = mix[i].route
 				}
 				s := l.one(ctx, rng, w, route)
-				if ctx.Err() != nil && s.status == 0 {
-					return // cut off by the level's end, not an answer
+				if ctx.Err() != nil {
+					return // interrupted: not an answer
 				}
 				mu.Lock()
 				samples = append(samples, s)
@@ -395,9 +401,26 @@ func (l *load) one(ctx context.Context, rng *rand.Rand, worker int, route string
 	}
 	began := time.Now()
 	a, err := l.do(ctx, method, path, token, body)
-	s := sample{route: route, status: a.status, took: time.Since(began)}
+	s := sample{route: route, status: a.status, took: time.Since(began), code: errorCode(a)}
 	s.unclear = err != nil || !clear(a)
 	return s
+}
+
+// errorCode is a 429's or 503's error code: the API's, or API Gateway's
+// own throttling answer ("stage").
+func errorCode(a answer) string {
+	if a.status != 429 && a.status != 503 {
+		return ""
+	}
+	var e struct {
+		Error   struct{ Code string }
+		Message string
+	}
+	json.Unmarshal(a.body, &e)
+	if e.Error.Code == "" && e.Message == "Too Many Requests" {
+		return "stage"
+	}
+	return e.Error.Code
 }
 
 // clear reports whether an answer keeps the overload contract.
@@ -426,10 +449,13 @@ func summarize(conc int, elapsed time.Duration, samples []sample) LevelResult {
 	}
 	for _, m := range mix {
 		ss := byRoute[m.route]
-		rr := RouteResult{Route: m.route, N: len(ss), PerSec: float64(len(ss)) / elapsed.Seconds(), Statuses: map[int]int{}}
+		rr := RouteResult{Route: m.route, N: len(ss), PerSec: float64(len(ss)) / elapsed.Seconds(), Statuses: map[int]int{}, Codes: map[string]int{}}
 		d := make([]time.Duration, 0, len(ss))
 		for _, s := range ss {
 			rr.Statuses[s.status]++
+			if s.code != "" {
+				rr.Codes[s.code]++
+			}
 			d = append(d, s.took)
 			if s.unclear {
 				rr.Unclear++
@@ -470,6 +496,13 @@ func Format(w io.Writer, r LevelResult) {
 			st = append(st, fmt.Sprintf("%s×%d", name, rr.Statuses[c]))
 		}
 		line := fmt.Sprintf("  %-30s %6d %8.1f %9.1f %9.1f  %s", rr.Route, rr.N, rr.PerSec, ms(rr.P50), ms(rr.P99), strings.Join(st, " "))
+		if len(rr.Codes) > 0 {
+			var cs []string
+			for _, c := range slices.Sorted(maps.Keys(rr.Codes)) {
+				cs = append(cs, fmt.Sprintf("%s×%d", c, rr.Codes[c]))
+			}
+			line += " (" + strings.Join(cs, " ") + ")"
+		}
 		if rr.Unclear > 0 {
 			line += fmt.Sprintf("  UNCLEAR×%d", rr.Unclear)
 		}
