@@ -20,7 +20,8 @@ import (
 func TestCounterRoundTrips(t *testing.T) {
 	env := stacktest.Start(t)
 	ctx := context.Background()
-	env.DDB.Latency, env.KMS.Latency = 10*time.Millisecond, 10*time.Millisecond
+	env.DDB.SetLatency(20 * time.Millisecond)
+	env.KMS.SetLatency(20 * time.Millisecond)
 	get := func() {
 		if _, err := env.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(env.Stack.TableName),
 			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "x"}, "sk": &types.AttributeValueMemberS{Value: "y"}}}); err != nil {

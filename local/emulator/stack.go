@@ -166,12 +166,20 @@ type Counter struct {
 	// Trips, when set, counts round trips: share one between the counters
 	// of every client of one caller, so a KMS call made while a DynamoDB
 	// call is in flight counts as the same round trip.
-	Trips *RoundTrips
-	// Latency, when set, delays every request as a network would. A round
-	// trip is calls in flight together, and the emulators answer in
-	// microseconds: without it, concurrent calls whose goroutines the
-	// scheduler starts a little apart would count as sequential.
-	Latency time.Duration
+	Trips   *RoundTrips
+	latency atomic.Int64 // time.Duration; SetLatency
+}
+
+// SetLatency delays every request by d (0: none), as a network would. A
+// round trip is calls in flight together, and the emulators answer in
+// microseconds: without a latency, concurrent calls whose goroutines the
+// scheduler starts a little apart could count as sequential.
+// It also gives Trips a grace of three quarters of d (see RoundTrips).
+func (c *Counter) SetLatency(d time.Duration) {
+	c.latency.Store(int64(d))
+	if c.Trips != nil {
+		c.Trips.grace.Store(int64(d * 3 / 4))
+	}
 }
 
 // Middleware installs the counter on a client's stack: pass it in the
@@ -200,8 +208,8 @@ func (c *Counter) Middleware(stack *middleware.Stack) error {
 				c.Trips.begin()
 				defer c.Trips.end()
 			}
-			if c.Latency > 0 {
-				t := time.NewTimer(c.Latency)
+			if d := time.Duration(c.latency.Load()); d > 0 {
+				t := time.NewTimer(d)
 				select {
 				case <-t.C:
 				case <-ctx.Done():
@@ -239,17 +247,25 @@ func (c *Counter) Services() []string {
 // is in flight starts a new one; a request sent while another is in
 // flight joins it. Calls made one after another, each waiting for the
 // last, are as many round trips as calls; calls made concurrently are
-// one.
+// one. On a loaded machine the goroutines of concurrent calls may start
+// later than the first of them ends, so a request sent within a grace
+// after the round trip's first joins it too: with every request delayed
+// longer than the grace (Counter.SetLatency), a call that waited for
+// another's answer always starts after it.
 type RoundTrips struct {
 	mu       sync.Mutex
 	inFlight int
 	n        int64
+	started  time.Time    // the current round trip's first request
+	grace    atomic.Int64 // time.Duration
 }
 
 func (r *RoundTrips) begin() {
+	now := time.Now()
 	r.mu.Lock()
-	if r.inFlight == 0 {
+	if r.inFlight == 0 && (r.n == 0 || now.Sub(r.started) >= time.Duration(r.grace.Load())) {
 		r.n++
+		r.started = now
 	}
 	r.inFlight++
 	r.mu.Unlock()

@@ -31,6 +31,7 @@ type Opener interface {
 // ClientStore is what the Registry needs of the store.
 type ClientStore interface {
 	GetOAuthClient(ctx context.Context, tenant, typ string) (*store.OAuthClient, error)
+	GetOAuthClients(ctx context.Context, tenant string, typeIDs []string) (map[string]*store.OAuthClient, error)
 	PutOAuthClient(ctx context.Context, c *store.OAuthClient, expected int64) error
 	DeleteOAuthClient(ctx context.Context, tenant, typ string, expected int64) error
 	// Policy is the due policy the store files registrations by: its
@@ -174,19 +175,22 @@ func (r *Registry) List(ctx context.Context, caller identity.Caller) ([]*ClientV
 	if !connection.CanManageOAuthClients(caller) {
 		return nil, errForbidden
 	}
-	var out []*ClientView
+	var ids []string
 	for _, t := range connection.Types() {
-		if !t.AuthMethod.IsOAuth() {
-			continue
+		if t.AuthMethod.IsOAuth() {
+			ids = append(ids, t.ID)
 		}
-		c, err := r.store.GetOAuthClient(ctx, caller.Tenant, t.ID)
-		if apperr.Is(err, apperr.NotFound) {
-			continue
+	}
+	// One read for every type, not one per type.
+	got, err := r.store.GetOAuthClients(ctx, caller.Tenant, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []*ClientView
+	for _, id := range ids {
+		if c, ok := got[id]; ok {
+			out = append(out, viewOf(c))
 		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, viewOf(c))
 	}
 	return out, nil
 }

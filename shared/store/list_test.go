@@ -49,7 +49,7 @@ func TestListRoundTrips(t *testing.T) {
 	}
 	// Concurrent calls are one round trip only if they overlap; the
 	// emulator answers too fast to be sure of that without a latency.
-	env.DDB.Latency = 5 * time.Millisecond
+	env.DDB.SetLatency(20 * time.Millisecond)
 
 	tests := []struct {
 		name    string

@@ -217,6 +217,23 @@ func (s *Store) GetOAuthClient(ctx context.Context, tenant, typ string) (*OAuthC
 	if err != nil {
 		return nil, err
 	}
+	return it.client(), nil
+}
+
+// GetOAuthClients reads the tenant's registrations for typeIDs in one
+// BatchGetItem, by type; types without one are absent.
+func (s *Store) GetOAuthClients(ctx context.Context, tenant string, typeIDs []string) (map[string]*OAuthClient, error) {
+	if !validKeyPart(tenant) {
+		return map[string]*OAuthClient{}, nil
+	}
+	typeIDs = slices.DeleteFunc(slices.Clone(typeIDs), func(t string) bool { return !validKeyPart(t) })
+	return batchGet(ctx, s, "store.GetOAuthClients", typeIDs, func(typ string) map[string]types.AttributeValue {
+		return key(oauthClientPK(tenant, typ), skOAuthClient)
+	},
+		func(it oauthClientItem) (string, *OAuthClient, error) { return it.Type, it.client(), nil })
+}
+
+func (it oauthClientItem) client() *OAuthClient {
 	return &OAuthClient{
 		Tenant: it.Tenant, Type: it.Type, ClientID: it.ClientID,
 		Secret:        vault.Sealed{EncryptedKey: it.SecretKey, Nonce: it.SecretNonce, Ciphertext: it.SecretCt},
@@ -224,7 +241,7 @@ func (s *Store) GetOAuthClient(ctx context.Context, tenant, typ string) (*OAuthC
 		AuthStyle: it.AuthStyle, DirectoryTenant: it.DirectoryTenant, CertificateThumbprint: it.CertThumbprint,
 		SecretExpiresAt: fromEpoch(it.SecretExpiresAt), SecretNotice: expiry.Notice(it.SecretNotice),
 		Version: it.Version, UpdatedAt: it.UpdatedAt, UpdatedBy: it.UpdatedBy,
-	}, nil
+	}
 }
 
 // DeleteOAuthClient removes the registration at version expected.
