@@ -47,7 +47,7 @@ test-go: node_modules/.package-lock.json
 # independent DynamoDB and KMS (CONNMGR_TEST_BACKEND, read by local/stacktest
 # and local/apitest). Scale tests skip themselves there, saying why. Needs
 # moto_server: pip install 'moto[server]'.
-MOTO_SUITES := ./shared/store/ ./shared/vault/... ./shared/outbox/ ./shared/oauth/ ./shared/resolver/ ./shared/expirycheck/ ./shared/manager/
+MOTO_SUITES := ./shared/store/ ./shared/vault/... ./shared/outbox/ ./shared/oauth/ ./shared/resolver/ ./shared/expirycheck/ ./shared/manager/ ./shared/ratelimit/
 test-moto: ## the correctness suites on moto_server
 	CONNMGR_TEST_BACKEND=moto $(GO) test -count=1 -timeout 15m $(MOTO_SUITES)
 
