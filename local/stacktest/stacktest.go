@@ -31,7 +31,7 @@ type Env struct {
 	Stack *emulator.Stack
 	// DDB and KMS count the calls of the clients below, by operation;
 	// Trips, which they share, the sequential round trips of both (set
-	// their Latency before counting round trips of concurrent calls).
+	// a latency (SetLatency) before counting round trips of concurrent calls).
 	DDB, KMS *emulator.Counter
 	Trips    *emulator.RoundTrips
 	DynamoDB *dynamodb.Client
