@@ -1,7 +1,6 @@
 package tour
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,12 +12,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/connmgr/connmgr/local/eventbus"
+	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/events/schemas"
 )
@@ -60,24 +59,6 @@ func Script(readme string) (string, error) {
 		return "", fmt.Errorf("the tour's code blocks are not closed (%d fence lines)", fences)
 	}
 	return b.String(), nil
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writes and our reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freePort(t *testing.T) int {
@@ -122,7 +103,7 @@ func TestREADMETour(t *testing.T) {
 
 	// make dev, on a free port.
 	port := freePort(t)
-	var devOut, devErr syncBuffer
+	var devOut, devErr logbuf.Buffer
 	dev := exec.Command(filepath.Join(dir, "dev"))
 	dev.Dir = root
 	dev.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
@@ -173,7 +154,7 @@ func TestREADMETour(t *testing.T) {
 	}
 
 	// The tour, verbatim, with PORT as a newcomer would set it (API unset).
-	var out, errOut syncBuffer
+	var out, errOut logbuf.Buffer
 	tourStart := time.Now()
 	sh := exec.CommandContext(ctx, "bash", "-e", "-c", script)
 	sh.Env = append(withoutVar(os.Environ(), "API"), "PORT="+strconv.Itoa(port))

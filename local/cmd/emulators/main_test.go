@@ -7,28 +7,11 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/connmgr/connmgr/local/logbuf"
 )
-
-// syncBuffer is the banner as run writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The command starts the stand-ins, prints their endpoints and every
 // function's environment, and routes invocations of a function named with
@@ -40,7 +23,7 @@ func TestEmulators(t *testing.T) {
 	defer rie.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, out, map[string]string{"ResolveFunction": rie.URL}, map[string]string{"LogLevel": "WARN"}, "")
