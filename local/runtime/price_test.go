@@ -20,6 +20,7 @@ import (
 	"github.com/connmgr/connmgr/local/asl"
 	"github.com/connmgr/connmgr/local/emulator"
 	"github.com/connmgr/connmgr/local/sam"
+	"github.com/connmgr/connmgr/local/stacktest"
 )
 
 var updatePrices = flag.Bool("update-cost-md", false, "rewrite "+priceFile+" from the counted calls")
@@ -311,9 +312,9 @@ func TestCostPerMillion(t *testing.T) {
 		sk := it["sk"].(*ddbtypes.AttributeValueMemberS).Value
 		switch {
 		case sk == "RUN":
-			c.RunItemKB, c.RunItemRRU = units(itemSize(it), 1024), units(itemSize(it), 4096)
+			c.RunItemKB, c.RunItemRRU = units(stacktest.ItemSize(it), 1024), units(stacktest.ItemSize(it), 4096)
 		case strings.HasPrefix(sk, "OUT#"):
-			c.OutputItemKB = max(c.OutputItemKB, units(itemSize(it), 1024))
+			c.OutputItemKB = max(c.OutputItemKB, units(stacktest.ItemSize(it), 1024))
 		case strings.HasPrefix(sk, "EDGE#"):
 			c.RunEdges++
 		}
@@ -321,7 +322,7 @@ func TestCostPerMillion(t *testing.T) {
 	conns := w.partition(t, "T#contoso#C#"+conn)
 	for _, it := range conns {
 		if it["sk"].(*ddbtypes.AttributeValueMemberS).Value == "CONN" {
-			c.ConnItemRRU = units(itemSize(it), 4096)
+			c.ConnItemRRU = units(stacktest.ItemSize(it), 4096)
 		}
 	}
 	if c.RunItemKB == 0 || c.ConnItemRRU == 0 {
@@ -373,46 +374,4 @@ func (w *runsWorld) partition(t *testing.T, pk string) []map[string]ddbtypes.Att
 		t.Fatal(err)
 	}
 	return out.Items
-}
-
-// itemSize is an item's size as DynamoDB bills it: attribute names and
-// values, strings and binaries by length, numbers by their digits.
-func itemSize(it map[string]ddbtypes.AttributeValue) int {
-	n := 0
-	for k, v := range it {
-		n += len(k) + valueSize(v)
-	}
-	return n
-}
-
-func valueSize(v ddbtypes.AttributeValue) int {
-	switch v := v.(type) {
-	case *ddbtypes.AttributeValueMemberS:
-		return len(v.Value)
-	case *ddbtypes.AttributeValueMemberN:
-		return (len(strings.TrimLeft(v.Value, "-0."))+1)/2 + 1
-	case *ddbtypes.AttributeValueMemberB:
-		return len(v.Value)
-	case *ddbtypes.AttributeValueMemberBOOL, *ddbtypes.AttributeValueMemberNULL:
-		return 1
-	case *ddbtypes.AttributeValueMemberL:
-		n := 3
-		for _, e := range v.Value {
-			n += valueSize(e) + 1
-		}
-		return n
-	case *ddbtypes.AttributeValueMemberM:
-		n := 3
-		for k, e := range v.Value {
-			n += len(k) + valueSize(e) + 1
-		}
-		return n
-	case *ddbtypes.AttributeValueMemberSS:
-		n := 0
-		for _, e := range v.Value {
-			n += len(e)
-		}
-		return n
-	}
-	return 0
 }

@@ -68,26 +68,6 @@ func (w *runsWorld) execution(t *testing.T, id string) asl.Execution {
 	return asl.Execution{}
 }
 
-// suspendTaskErrors lists the errors the Suspend task failed with.
-func (w *runsWorld) suspendTaskErrors(t *testing.T, execARN string) []string {
-	t.Helper()
-	h, err := w.rt.Engine.History(execARN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	state := ""
-	for _, e := range h {
-		if e.StateName != "" {
-			state = e.StateName
-		}
-		if e.Type == asl.EventTaskFailed && state == "Suspend" {
-			out = append(out, e.Error)
-		}
-	}
-	return out
-}
-
 // waitEvents waits for at least n events of detailType about the run (a
 // committed transition publishes its events just after the write).
 func (w *runsWorld) waitEvents(t *testing.T, detailType, runID string, n int) []string {
@@ -162,7 +142,7 @@ func TestSuspendRetriedAfterLambdaServiceError(t *testing.T) {
 				t.Errorf("after a retried suspension: %d suspensions, step attempts %d; want 1 and 1", r.Suspensions, r.Results[0].Attempts)
 			}
 			ex := w.execution(t, id)
-			if got := w.suspendTaskErrors(t, ex.ARN); fmt.Sprint(got) != "[Lambda.ServiceException]" {
+			if got := w.taskErrors(t, ex.ARN, "Suspend"); fmt.Sprint(got) != "[Lambda.ServiceException]" {
 				t.Errorf("Suspend task failures %v, want one Lambda.ServiceException", got)
 			}
 			if n := len(w.waitEvents(t, "Run Suspended", id, 1)); n != 1 {
@@ -241,7 +221,7 @@ func TestTooManySuspensionsTerminatesTheRun(t *testing.T) {
 	if ex.Status != asl.StatusFailed || ex.Error != "RunTerminated" {
 		t.Errorf("execution %s %s, want FAILED RunTerminated", ex.Status, ex.Error)
 	}
-	if got := w.suspendTaskErrors(t, ex.ARN); len(got) != 1 || got[0] != "TooManySuspensions" {
+	if got := w.taskErrors(t, ex.ARN, "Suspend"); len(got) != 1 || got[0] != "TooManySuspensions" {
 		t.Errorf("Suspend task failures %v, want one TooManySuspensions", got)
 	}
 	terminated := w.events("Run Terminated", id)

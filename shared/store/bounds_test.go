@@ -59,10 +59,10 @@ func TestItemsAtTheirBounds(t *testing.T) {
 	}
 	pk := "T#" + c.Tenant + "#C#" + c.ID
 	sizes := map[string]int{
-		"connection": itemSize(rawItem(t, env, pk, "CONN")),
-		"audit":      itemSize(rawItem(t, env, pk, "AUDIT#"+audit.ID)),
-		"outbox":     itemSize(rawItem(t, env, "EVT#"+ev.ID(), "OUTBOX")),
-		"owner edge": itemSize(rawItem(t, env, pk, "OWNER#"+owners[19])),
+		"connection": stacktest.ItemSize(rawItem(t, env, pk, "CONN")),
+		"audit":      stacktest.ItemSize(rawItem(t, env, pk, "AUDIT#"+audit.ID)),
+		"outbox":     stacktest.ItemSize(rawItem(t, env, "EVT#"+ev.ID(), "OUTBOX")),
+		"owner edge": stacktest.ItemSize(rawItem(t, env, pk, "OWNER#"+owners[19])),
 	}
 	bounds := map[string]int{"connection": 200 << 10, "audit": 20 << 10, "outbox": 24 << 10, "owner edge": 4 << 10}
 	t.Logf("item sizes at the bounds: %v (limits %v)", sizes, bounds)

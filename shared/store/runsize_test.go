@@ -18,49 +18,6 @@ import (
 	"github.com/connmgr/connmgr/shared/store"
 )
 
-// itemSize is an item's size as DynamoDB counts it: attribute names plus
-// values (strings and binaries by length, numbers by their digits; close
-// enough for a bound that keeps 50 KB of margin).
-func itemSize(item map[string]types.AttributeValue) int {
-	n := 0
-	for k, v := range item {
-		n += len(k) + valueSize(v)
-	}
-	return n
-}
-
-func valueSize(v types.AttributeValue) int {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return len(v.Value)
-	case *types.AttributeValueMemberN:
-		return len(v.Value)/2 + 1
-	case *types.AttributeValueMemberB:
-		return len(v.Value)
-	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
-		return 1
-	case *types.AttributeValueMemberL:
-		n := 3
-		for _, e := range v.Value {
-			n += 1 + valueSize(e)
-		}
-		return n
-	case *types.AttributeValueMemberM:
-		n := 3
-		for k, e := range v.Value {
-			n += 1 + len(k) + valueSize(e)
-		}
-		return n
-	case *types.AttributeValueMemberSS:
-		n := 0
-		for _, e := range v.Value {
-			n += len(e)
-		}
-		return n
-	}
-	return 0
-}
-
 func rawItem(t *testing.T, env *stacktest.Env, pk, sk string) map[string]types.AttributeValue {
 	t.Helper()
 	out, err := env.DynamoDB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(env.Stack.TableName),
@@ -115,8 +72,8 @@ func TestRunItemStaysBounded(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	size := itemSize(rawItem(t, env, "T#"+run.Tenant+"#R#"+run.ID, "RUN"))
-	out := itemSize(rawItem(t, env, "T#"+run.Tenant+"#R#"+run.ID, "OUT#049"))
+	size := stacktest.ItemSize(rawItem(t, env, "T#"+run.Tenant+"#R#"+run.ID, "RUN"))
+	out := stacktest.ItemSize(rawItem(t, env, "T#"+run.Tenant+"#R#"+run.ID, "OUT#049"))
 	t.Logf("run item %d bytes (bound %d, DynamoDB 400 KB); one output item %d bytes", size, store.MaxRunItemBytes, out)
 	if size > store.MaxRunItemBytes || out > 100<<10 {
 		t.Fatalf("run item %d bytes, output item %d bytes", size, out)
