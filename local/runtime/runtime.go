@@ -34,6 +34,7 @@ import (
 	"github.com/connmgr/connmgr/local/logbuf"
 	"github.com/connmgr/connmgr/local/oauthprovider"
 	"github.com/connmgr/connmgr/local/sam"
+	"github.com/connmgr/connmgr/local/sfnserver"
 	"github.com/connmgr/connmgr/local/standins"
 	"github.com/connmgr/connmgr/shared/app"
 	"github.com/connmgr/connmgr/shared/app/functions"
@@ -69,6 +70,10 @@ type Options struct {
 	// service with it; an error that is not an *asl.FunctionError reaches
 	// the state machine as Lambda.ServiceException.
 	EngineInvoker func(next asl.Invoker) asl.Invoker
+	// SFNLimits throttles the Step Functions API (nil: unlimited).
+	SFNLimits *sfnserver.Limits
+	// EventLogSize is how many events Bus keeps (0: its default).
+	EventLogSize int
 	// Progress, when set, hears each phase of Start as it completes
 	// (`make dev` prints them while it starts).
 	Progress func(phase string)
@@ -178,7 +183,7 @@ func Start(ctx context.Context, opts Options) (_ *Runtime, err error) {
 	logger := func(component string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: opts.LogLevel})).With(slog.String("component", component))
 	}
-	si, err := standins.Start(ctx, tmpl, standins.Options{Clock: opts.Clock, Logger: logger, EngineInvoker: opts.EngineInvoker})
+	si, err := standins.Start(ctx, tmpl, standins.Options{Clock: opts.Clock, Logger: logger, EngineInvoker: opts.EngineInvoker, SFNLimits: opts.SFNLimits, EventLogSize: opts.EventLogSize})
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}

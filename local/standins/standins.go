@@ -30,6 +30,7 @@ import (
 	"github.com/connmgr/connmgr/local/emulator"
 	"github.com/connmgr/connmgr/local/eventbus"
 	"github.com/connmgr/connmgr/local/lambdaserver"
+	"github.com/connmgr/connmgr/local/loopback"
 	"github.com/connmgr/connmgr/local/sam"
 	"github.com/connmgr/connmgr/local/sfnserver"
 	"github.com/connmgr/connmgr/shared/app"
@@ -46,6 +47,12 @@ type Options struct {
 	// EngineInvoker wraps how the Step Functions engine invokes the
 	// functions (nil: as registered).
 	EngineInvoker func(next asl.Invoker) asl.Invoker
+	// SFNLimits throttles the Step Functions API as its quotas do (nil:
+	// unlimited); tests shrink a bucket to see throttling.
+	SFNLimits *sfnserver.Limits
+	// EventLogSize is how many events the bus keeps for Events (0:
+	// eventbus.DefaultLogSize).
+	EventLogSize int
 	// Stack chooses the DynamoDB and KMS addresses and KMS's folder.
 	Stack emulator.StackOptions
 }
@@ -142,9 +149,9 @@ func (s *StandIns) startStepFunctions() error {
 		}
 		s.stateMachines[m.LogicalID] = sm.ARN
 	}
-	srv, err := sfnserver.Start("", s.Engine)
+	srv, err := loopback.Serve("", sfnserver.HandlerWith(s.Engine, s.opts.SFNLimits), nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("standins: step functions: %w", err)
 	}
 	s.closers = append(s.closers, func() { srv.Close() })
 	s.SFNURL = srv.URL
@@ -167,7 +174,7 @@ func (s *StandIns) ServeBus(params map[string]string) error {
 			}
 		}
 	}
-	if s.Bus, err = eventbus.New(eventbus.Options{Rules: rules, Invoker: s.Lambda, Clock: s.opts.Clock, Region: emulator.Region, AccountID: emulator.AccountID, Logger: s.opts.Logger("events")}); err != nil {
+	if s.Bus, err = eventbus.New(eventbus.Options{Rules: rules, Invoker: s.Lambda, Clock: s.opts.Clock, Region: emulator.Region, AccountID: emulator.AccountID, Logger: s.opts.Logger("events"), LogSize: s.opts.EventLogSize}); err != nil {
 		return fmt.Errorf("standins: event bus: %w", err)
 	}
 	s.closers = append(s.closers, s.Bus.Close)

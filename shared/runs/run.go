@@ -144,7 +144,11 @@ type Run struct {
 	// ResumeEvent is the id of the event whose delivery last resumed the
 	// run: a redelivery of the same event is a no-op.
 	ResumeEvent string
-	Reason      string // why a run failed or was terminated
+	// ResumeAnnounced: a resume of this suspension published Run Resumed
+	// but Step Functions refused it (throttled) and the run was put back;
+	// the resume that succeeds publishes no second one.
+	ResumeAnnounced bool
+	Reason          string // why a run failed or was terminated
 	// Changes are what people did to the run's definition (rebinds),
 	// oldest first, the last MaxChanges kept.
 	Changes    []Change

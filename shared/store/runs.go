@@ -87,6 +87,7 @@ type runItem struct {
 	Changes     string    `dynamodbav:"changes,omitempty"`    // JSON
 	TaskToken   string    `dynamodbav:"taskToken,omitempty"`
 	ResumeEvent string    `dynamodbav:"resumeEvent,omitempty"`
+	Announced   bool      `dynamodbav:"resumeAnnounced,omitempty"` // runs.Run.ResumeAnnounced
 	Reason      string    `dynamodbav:"reason,omitempty"`
 	Suspensions int       `dynamodbav:"suspensions,omitempty"`
 	SuspAttempt int       `dynamodbav:"suspendAttempt,omitempty"` // runs.Run.SuspendAttempt
@@ -143,7 +144,7 @@ func toRunItem(r *runs.Run) (runItem, error) {
 		PK: runPK(r.Tenant, r.ID), SK: skRun, GSI2PK: tenantRunsKey(r.Tenant), GSI2SK: r.ID,
 		Tenant: r.Tenant, ID: r.ID, WorkflowID: r.WorkflowID, Site: r.Site, Owner: r.Owner, Status: string(r.Status),
 		Steps: string(steps), Results: string(results), Current: r.Current, TaskToken: r.TaskToken,
-		ResumeEvent: r.ResumeEvent, Reason: r.Reason, Suspensions: r.Suspensions, SuspAttempt: r.SuspendAttempt, Version: r.Version,
+		ResumeEvent: r.ResumeEvent, Announced: r.ResumeAnnounced, Reason: r.Reason, Suspensions: r.Suspensions, SuspAttempt: r.SuspendAttempt, Version: r.Version,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), FinishedAt: r.FinishedAt.UTC(),
 	}
 	if r.FinishedAt.IsZero() {
@@ -169,7 +170,7 @@ func toRunItem(r *runs.Run) (runItem, error) {
 func fromRunItem(it runItem) (*runs.Run, error) {
 	r := &runs.Run{
 		Tenant: it.Tenant, ID: it.ID, WorkflowID: it.WorkflowID, Site: it.Site, Owner: it.Owner,
-		Status: runs.Status(it.Status), Current: it.Current, TaskToken: it.TaskToken, ResumeEvent: it.ResumeEvent,
+		Status: runs.Status(it.Status), Current: it.Current, TaskToken: it.TaskToken, ResumeEvent: it.ResumeEvent, ResumeAnnounced: it.Announced,
 		Reason: it.Reason, Suspensions: it.Suspensions, SuspendAttempt: it.SuspAttempt, Version: it.Version,
 		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, FinishedAt: it.FinishedAt,
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/connmgr/connmgr/shared/events"
 	"github.com/connmgr/connmgr/shared/httpapi"
 	"github.com/connmgr/connmgr/shared/identity"
+	"github.com/connmgr/connmgr/shared/retry"
 	"github.com/connmgr/connmgr/shared/runs"
 	"github.com/connmgr/connmgr/shared/store"
 )
@@ -300,6 +301,13 @@ const (
 	resumeInterval    = 10 * time.Millisecond // ≤ 100 resumes/s per invocation
 )
 
+// resumeThrottledRetry retries a run whose resume Step Functions refused
+// after the SDK's attempts (throttled by a mass resume): the run is put
+// back suspended, and the event's redeliveries, three in all, may be spent
+// before the bucket refills, leaving it suspended for good. The waits stay
+// well inside the function's 300 s timeout.
+var resumeThrottledRetry = retry.Policy{Base: time.Second, Max: 10 * time.Second, MaxWait: 90 * time.Second}
+
 // ResumeOnEvent is the resume-runs function: on Connection Updated, resume
 // every run suspended on that connection. A redelivered event resumes
 // nothing twice; runs another path resumed are skipped.
@@ -344,7 +352,10 @@ func (s *Service) ResumeOnEvent(ctx context.Context, ev awsevents.EventBridgeEve
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, err := s.resumeWith(ctx, d.Tenant, id, d.EventID, "connection_updated", 0, onlyIf)
+			err := resumeThrottledRetry.Do(ctx, func(int) (bool, error) {
+				_, err := s.resumeWith(ctx, d.Tenant, id, d.EventID, "connection_updated", 0, onlyIf)
+				return apperr.Is(err, apperr.Unavailable), err
+			})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

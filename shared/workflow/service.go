@@ -480,9 +480,13 @@ func (s *Service) resumeWith(ctx context.Context, tenant, id, by, reason string,
 			}
 		}
 		token = r.TaskToken
-		r.Status, r.TaskToken, r.Suspension = runs.StatusRunning, "", nil
+		announced := r.ResumeAnnounced
+		r.Status, r.TaskToken, r.Suspension, r.ResumeAnnounced = runs.StatusRunning, "", nil, false
 		if by != "" {
 			r.ResumeEvent = by
+		}
+		if announced {
+			return nil, nil // an earlier, refused resume published Run Resumed
 		}
 		return []events.Event{s.event(events.RunResumed, r, reason)}, nil
 	})
@@ -507,6 +511,8 @@ func (s *Service) resumeWith(ctx context.Context, tenant, id, by, reason string,
 				return nil, errNoChange
 			}
 			r.Status, r.TaskToken, r.Suspension, r.ResumeEvent = runs.StatusSuspended, token, prev.Suspension, prev.ResumeEvent
+			// Run Resumed is out: the next resume must not publish another.
+			r.ResumeAnnounced = true
 			r.Steps, r.Changes = prev.Steps, prev.Changes
 			return nil, nil
 		}); rerr != nil && !errors.Is(rerr, errNoChange) {
