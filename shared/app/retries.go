@@ -29,8 +29,14 @@ package app
 //     writeRetry, the OAuth callback's store, the resolver's token write
 //     and expiry mark, workflow transitions);
 //   - lease waits: a resolver waiting for another instance's refresh
-//     (bounded by resolver.Config.MaxWait).
+//     (bounded by resolver.Config.MaxWait);
+//   - one quota wait: a mass resume whose SendTaskSuccess is still
+//     throttled after the SDK's attempts (workflow resumeThrottledRetry).
+//     Step Functions refills that account-wide bucket over seconds, longer
+//     than the SDK's attempts wait, and the event's three deliveries are
+//     too few to outlast it; the waits (1 s to 10 s, 90 s at most) are of
+//     another scale than the SDK's and end inside the function's timeout.
 //
-// A call that still fails after the SDK's attempts is returned, not
-// retried again: workflow.Start, for one, starts the execution with one
-// call.
+// Any other call that still fails after the SDK's attempts is returned,
+// not retried again: workflow.Start, for one, starts the execution with
+// one call.
