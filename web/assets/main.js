@@ -201,10 +201,14 @@ const sections = [
   { hash: "#/new", label: "New connection" },
 ];
 
+/** Counts routes: only the latest may move focus or set the title. */
+let routes = 0;
+
 async function route() {
   if (!session) return;
   const hash = location.hash || "#/";
   if (!hash.startsWith("#/")) return; // the skip link
+  const current = ++routes;
   for (const fn of leaving) fn();
   leaving = [];
   ctx.notify(flash?.message ?? "", flash?.kind);
@@ -212,23 +216,28 @@ async function route() {
   const active = hash === "#/runs" ? "#/runs" : hash === "#/new" ? "#/new" : "#/";
   replace(nav, h("ul", null, sections.map((s) => h("li", null,
     h("a", { href: s.hash, "aria-current": s.hash === active ? "page" : null }, s.label)))));
-  replace(main, h("p", { class: "muted" }, "Loading…"));
+  // Each route renders into a container of its own: a view still loading
+  // when the person moves on (a long list) finishes into its detached
+  // container, never over the view in use, and never takes the focus.
+  const view = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  replace(main, view);
   try {
     let m;
     if (hash === "#/new") {
-      createView(main, ctx);
+      createView(view, ctx);
     } else if (hash === "#/runs") {
-      await runsView(main, ctx);
+      await runsView(view, ctx);
     } else if ((m = /^#\/connections\/([^/?]+)$/.exec(hash))) {
-      await detailView(main, ctx, decodeURIComponent(m[1]));
+      await detailView(view, ctx, decodeURIComponent(m[1]));
     } else {
-      await listView(main, ctx);
+      await listView(view, ctx);
     }
   } catch (e) {
-    replace(main, h("h1", null, "Something went wrong"), h("p", { class: "notice error", role: "alert" },
+    replace(view, h("h1", null, "Something went wrong"), h("p", { class: "notice error", role: "alert" },
       "The page could not show this. Reload the page and try again."));
     console.error(e);
   }
+  if (current !== routes) return;
   document.title = `${main.querySelector("h1")?.textContent ?? "Connections"} · Connections`;
   focusHeading();
 }
