@@ -236,7 +236,7 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 			}
 			cfg.TenantCostlyRate = n
 		case EnvJwtIssuer:
-			if u, err := url.Parse(v); err != nil || u.Host == "" || u.Scheme != "https" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			if !plainHTTPSURL(v) {
 				problems = append(problems, name+" must be an absolute https URL without query or fragment")
 			}
 			cfg.JwtIssuer = v
@@ -245,7 +245,7 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 		case EnvPageClientID:
 			cfg.PageClientID = v
 		case EnvPageTokenEndpoint:
-			if u, err := url.Parse(v); err != nil || u.Host == "" || u.Scheme != "https" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			if !plainHTTPSURL(v) {
 				problems = append(problems, name+" must be empty or an absolute https URL without query or fragment")
 			}
 			cfg.PageTokenEndpoint = v
@@ -274,4 +274,11 @@ func LoadConfig(function string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("app: %s configuration: %s", function, strings.Join(problems, "; "))
 	}
 	return cfg, nil
+}
+
+// plainHTTPSURL says whether v is an absolute https URL without user
+// info, query or fragment: what an issuer or a token endpoint must be.
+func plainHTTPSURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && u.Host != "" && u.Scheme == "https" && u.User == nil && u.RawQuery == "" && u.Fragment == ""
 }
