@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/connmgr/connmgr/local/asl"
 	"github.com/connmgr/connmgr/local/clock"
@@ -70,6 +71,10 @@ type Options struct {
 	// service with it; an error that is not an *asl.FunctionError reaches
 	// the state machine as Lambda.ServiceException.
 	EngineInvoker func(next asl.Invoker) asl.Invoker
+	// FunctionHTTP, when set, gives a function (by logical id) the HTTP
+	// client its AWS SDK clients send through (nil: the stack's). Tests put
+	// a faults.Transport in front of one function's KMS or DynamoDB.
+	FunctionHTTP func(logicalID string) aws.HTTPClient
 	// SFNLimits throttles the Step Functions API (nil: unlimited).
 	SFNLimits *sfnserver.Limits
 	// EventLogSize is how many events Bus keeps (0: its default).
@@ -395,6 +400,11 @@ func (rt *Runtime) buildApp(ctx context.Context, f sam.Function, opts Options, l
 	}
 	awsCfg := rt.Stack.AWS.Copy()
 	awsCfg.APIOptions = append(awsCfg.APIOptions, rt.Calls.record(f.LogicalID))
+	if opts.FunctionHTTP != nil {
+		if c := opts.FunctionHTTP(f.LogicalID); c != nil {
+			awsCfg.HTTPClient = c
+		}
+	}
 	a, err := app.New(ctx, cfg, app.Options{AWS: &awsCfg, Now: opts.Clock.Now, LogOutput: logOut})
 	if err != nil {
 		return nil, fmt.Errorf("runtime: build %s: %w", f.LogicalID, err)

@@ -1,0 +1,127 @@
+package runtime_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/connmgr/connmgr/local/asl"
+	"github.com/connmgr/connmgr/local/clock"
+	"github.com/connmgr/connmgr/local/faults"
+	"github.com/connmgr/connmgr/local/logbuf"
+	"github.com/connmgr/connmgr/local/runtime"
+)
+
+// TestKMSOutageDuringSteps (issue 12): the resolve function's KMS
+// throttling, failing or unreachable while a step needs a cold resolution
+// (a fresh connection: no data key cached) makes the step transient, never
+// an authentication failure: the run is never suspended, the connection
+// stays active, and once KMS is back the step is retried after the state
+// machine's wait and the run succeeds. Only the resolve function's Decrypt
+// meets the fault (every attempt the SDK makes); the other functions' KMS
+// and DynamoDB are untouched.
+func TestKMSOutageDuringSteps(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fault  faults.Fault
+		reason string // the resolver's failure code in the task's cause
+	}{
+		{"throttled", faults.Fault{Status: 400, Code: "ThrottlingException"}, "throttled"},
+		{"internal failure", faults.Fault{Status: 500, Code: "KMSInternalException"}, "key_unavailable"},
+		{"unreachable", faults.Fault{Unreachable: true}, "key_unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ft := &faults.Transport{}
+			logs := &logbuf.Buffer{}
+			rt, err := runtime.Start(context.Background(), runtime.Options{Addr: "127.0.0.1:0", Clock: clock.New(), Log: logs,
+				FunctionHTTP: func(fn string) aws.HTTPClient {
+					if fn == "ResolveFunction" {
+						return ft.Client()
+					}
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { rt.Close() })
+			w := newRunsWorldOn(t, rt, logs)
+			target := newFlakyTarget(t, "CANARY-run-pw-1")
+			conn := w.connectionTo(t, target.URL+"/api", "CANARY-run-pw-1")
+
+			ft.On("Decrypt", 0, tc.fault) // KMS down from the first resolution on
+			id := w.startGets(t, conn, 3)
+			ex := w.execution(t, id)
+			deadline := time.Now().Add(10 * time.Second)
+			for len(w.taskErrors(t, ex.ARN, "RunStep")) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("run-step never failed transiently; history:\n%s", w.historyText(t, ex.ARN))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			outage := ft.Hits("Decrypt")
+			if outage == 0 {
+				t.Fatal("the step failed without meeting the KMS fault")
+			}
+			if causes := w.taskCauses(t, ex.ARN, "RunStep"); len(causes) != 1 || !strings.Contains(causes[0], "transient step failure: "+tc.reason) {
+				t.Errorf("the transient step's cause %q, want one naming %s", causes, tc.reason)
+			}
+			if n := len(w.events("Run Suspended", id)); n != 0 {
+				t.Errorf("%d Run Suspended events during the outage", n)
+			}
+
+			// KMS recovers; the retry waits the state machine's backoff (at
+			// most 5 s) on the runtime's clock.
+			ft.Clear()
+			w.rt.Clock.Advance(5 * time.Second)
+			v := waitRun(t, w.member, id, status("succeeded"))
+			for i, s := range v.Steps {
+				attempts := 1
+				if i == 0 {
+					attempts = 2 // the transient failure, then the retry
+				}
+				if s.Result == nil || s.Result.Outcome != "succeeded" || s.Result.Attempts != attempts {
+					t.Errorf("step %s: %+v, want succeeded after %d attempts", s.ID, s.Result, attempts)
+				}
+			}
+			if got := target.hitsOf("/api/s0"); got != 1 {
+				t.Errorf("the step resolved during the outage reached the target %d times, want 1 (its credential never came)", got)
+			}
+			if n := len(w.events("Run Suspended", id)); n != 0 {
+				t.Errorf("%d Run Suspended events: a KMS outage suspended the run", n)
+			}
+			if errs := w.taskErrors(t, ex.ARN, "RunStep"); fmt.Sprint(errs) != "[StepTransient]" {
+				t.Errorf("run-step failed with %v, want one StepTransient (then retried)", errs)
+			}
+			r := w.admin.do("GET", "/connections/"+conn, nil, nil)
+			if !strings.Contains(string(r.body), `"status":"active"`) {
+				t.Errorf("the connection after a KMS outage: %s", r.body)
+			}
+			t.Logf("KMS %s: %d faulty Decrypt requests, one StepTransient (%s), then the run succeeded", tc.name, outage, tc.reason)
+			w.checkNoCanaries(t)
+		})
+	}
+}
+
+// taskCauses lists the causes a task state failed with.
+func (w *runsWorld) taskCauses(t *testing.T, execARN, stateName string) []string {
+	t.Helper()
+	h, err := w.rt.Engine.History(execARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	state := ""
+	for _, e := range h {
+		if e.StateName != "" {
+			state = e.StateName
+		}
+		if e.Type == asl.EventTaskFailed && state == stateName {
+			out = append(out, e.Cause)
+		}
+	}
+	return out
+}
