@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/connmgr/connmgr/local/asl"
 	"github.com/connmgr/connmgr/local/clock"
 	"github.com/connmgr/connmgr/local/faults"
 	"github.com/connmgr/connmgr/local/logbuf"
@@ -66,8 +65,8 @@ func TestKMSOutageDuringSteps(t *testing.T) {
 			if outage == 0 {
 				t.Fatal("the step failed without meeting the KMS fault")
 			}
-			if causes := w.taskCauses(t, ex.ARN, "RunStep"); len(causes) != 1 || !strings.Contains(causes[0], "transient step failure: "+tc.reason) {
-				t.Errorf("the transient step's cause %q, want one naming %s", causes, tc.reason)
+			if causes := w.taskFailures(t, ex.ARN, "RunStep"); len(causes) != 1 || !strings.Contains(causes[0].Cause, "transient step failure: "+tc.reason) {
+				t.Errorf("the transient step's failures %+v, want one naming %s", causes, tc.reason)
 			}
 			if n := len(w.events("Run Suspended", id)); n != 0 {
 				t.Errorf("%d Run Suspended events during the outage", n)
@@ -104,24 +103,4 @@ func TestKMSOutageDuringSteps(t *testing.T) {
 			w.checkNoCanaries(t)
 		})
 	}
-}
-
-// taskCauses lists the causes a task state failed with.
-func (w *runsWorld) taskCauses(t *testing.T, execARN, stateName string) []string {
-	t.Helper()
-	h, err := w.rt.Engine.History(execARN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	state := ""
-	for _, e := range h {
-		if e.StateName != "" {
-			state = e.StateName
-		}
-		if e.Type == asl.EventTaskFailed && state == stateName {
-			out = append(out, e.Cause)
-		}
-	}
-	return out
 }

@@ -236,22 +236,32 @@ func TestResolverFaultsDuringSteps(t *testing.T) {
 	}
 }
 
-// taskErrors lists the errors a task state failed with.
-func (w *runsWorld) taskErrors(t *testing.T, execARN, stateName string) []string {
+// taskFailures lists the TaskFailed events of a task state.
+func (w *runsWorld) taskFailures(t *testing.T, execARN, stateName string) []asl.Event {
 	t.Helper()
 	h, err := w.rt.Engine.History(execARN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []asl.Event
 	state := ""
 	for _, e := range h {
 		if e.StateName != "" {
 			state = e.StateName
 		}
 		if e.Type == asl.EventTaskFailed && state == stateName {
-			out = append(out, e.Error)
+			out = append(out, e)
 		}
+	}
+	return out
+}
+
+// taskErrors lists the errors a task state failed with.
+func (w *runsWorld) taskErrors(t *testing.T, execARN, stateName string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range w.taskFailures(t, execARN, stateName) {
+		out = append(out, e.Error)
 	}
 	return out
 }
