@@ -190,6 +190,13 @@ func (c *Counter) Middleware(stack *middleware.Stack) error {
 			op := middleware.GetOperationName(ctx)
 			v, _ := c.calls.LoadOrStore(op, new(atomic.Int64))
 			v.(*atomic.Int64).Add(1)
+			// A round trip is counted per call, its retries included: the
+			// design's sequential calls, not how often the network (or
+			// a loaded machine's emulator) made the SDK try again.
+			if c.Trips != nil {
+				c.Trips.begin()
+				defer c.Trips.end()
+			}
 			out, md, err := next.HandleInitialize(ctx, in)
 			if n := itemsRead(out.Result); n > 0 {
 				v, _ := c.items.LoadOrStore(op, new(atomic.Int64))
@@ -204,10 +211,6 @@ func (c *Counter) Middleware(stack *middleware.Stack) error {
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			v, _ := c.sent.LoadOrStore(awsmiddleware.GetServiceID(ctx), new(atomic.Int64))
 			v.(*atomic.Int64).Add(1)
-			if c.Trips != nil {
-				c.Trips.begin()
-				defer c.Trips.end()
-			}
 			if d := time.Duration(c.latency.Load()); d > 0 {
 				t := time.NewTimer(d)
 				select {
@@ -243,15 +246,15 @@ func (c *Counter) Services() []string {
 	return out
 }
 
-// RoundTrips counts sequential round trips: a request sent while no other
-// is in flight starts a new one; a request sent while another is in
-// flight joins it. Calls made one after another, each waiting for the
-// last, are as many round trips as calls; calls made concurrently are
-// one. On a loaded machine the goroutines of concurrent calls may start
-// later than the first of them ends, so a request sent within a grace
-// after the round trip's first joins it too: with every request delayed
-// longer than the grace (Counter.SetLatency), a call that waited for
-// another's answer always starts after it.
+// RoundTrips counts sequential round trips: a call made while no other
+// is in flight starts a new one; a call made while another is in flight
+// joins it, and a call's retries are part of it. Calls made one after
+// another, each waiting for the last, are as many round trips as calls;
+// calls made concurrently are one. On a loaded machine the goroutines of
+// concurrent calls may start later than the first of them ends, so a call
+// made within a grace after the round trip's first joins it too: with
+// every request delayed longer than the grace (Counter.SetLatency), a call
+// that waited for another's answer always starts after it.
 type RoundTrips struct {
 	mu       sync.Mutex
 	inFlight int

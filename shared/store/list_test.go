@@ -70,7 +70,7 @@ func TestListRoundTrips(t *testing.T) {
 				t.Fatalf("listed %v (next %q), want %v", got, next, want)
 			}
 			if q, b, trips := env.DDB.Count("Query"), env.DDB.Count("BatchGetItem"), env.Trips.Count(); q != tt.queries || b != 1 || trips != 2 {
-				t.Errorf("%d Queries, %d BatchGetItems in %d round trips; want %d, 1 in 2", q, b, trips, tt.queries)
+				t.Errorf("%d Queries, %d BatchGetItems (%d requests sent) in %d round trips; want %d, 1 in 2", q, b, env.DDB.Sent("DynamoDB"), trips, tt.queries)
 			}
 
 			// Pages of 15 join up, each at most two round trips.
