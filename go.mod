@@ -66,3 +66,5 @@ require (
 )
 
 tool github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+
+replace github.com/truora/minidyn => ./local/minidyn
