@@ -53,10 +53,14 @@ func repoFile(t *testing.T, rel string) []byte {
 	}
 }
 
-// outcome is what run-step answers.
-func outcome(o string, step int, connection, reason any) map[string]any {
-	return map[string]any{"outcome": o, "step": step, "connection": connection, "reason": reason, "debug": leaked}
-}
+// done is run-step's answer for a run it finished; its other answers are
+// function errors, by name.
+func done() map[string]any { return map[string]any{"outcome": "done", "step": 1, "debug": leaked} }
+
+var (
+	runContinues = &asl.FunctionError{Type: "RunContinues", Message: "the run continues at step 1"}
+	runSuspended = &asl.FunctionError{Type: "RunSuspended", Message: "step 0 failed to authenticate with connection conn-1 (auth_failed): the run suspends"}
+)
 
 // workflow is a run of workflow-run.asl.json against scripted functions.
 type workflow struct {
@@ -105,7 +109,7 @@ func startWorkflowWith(t *testing.T, runStep, suspend, finish handler) *workflow
 	}, fullBackoff)
 	def := repoFile(t, "statemachines/workflow-run.asl.json")
 	sm := w.machine("WorkflowRun", string(def), workflowSubs)
-	w.arn = w.start(sm, "t1-r1", `{"tenant":"t1","runId":"r1","step":0}`).ARN
+	w.arn = w.start(sm, "t1-r1", `{"tenant":"t1","runId":"r1"}`).ARN
 	return w
 }
 
@@ -113,6 +117,19 @@ func (w *workflow) taskToken() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.token
+}
+
+// succeeded checks that the execution succeeded at RunStep: run-step
+// recorded the success, finish-run is not called.
+func (w *workflow) succeeded(ex asl.Execution) {
+	w.t.Helper()
+	if ex.Status != asl.StatusSucceeded {
+		w.t.Fatalf("execution %s %s (%s), want SUCCEEDED; history:\n%s", ex.Status, ex.Error, ex.Cause, w.historyText(w.arn))
+	}
+	if n := len(w.fn.callsTo(finishFn)); n != 0 {
+		w.t.Errorf("finish-run called %d times for a run run-step finished", n)
+	}
+	w.requireStateDataFree(w.arn, leaked, w.taskToken())
 }
 
 // finishedWith checks the execution's end and what finish-run was told.
@@ -132,10 +149,11 @@ func (w *workflow) finishedWith(ex asl.Execution, status asl.Status, errName, fi
 	w.requireStateDataFree(w.arn, leaked, w.taskToken())
 }
 
-func steps(calls []call) []any {
+// attempts lists the $$.State.RetryCount each call was made with.
+func attempts(calls []call) []any {
 	var out []any
 	for _, c := range calls {
-		out = append(out, c.payload["step"])
+		out = append(out, c.payload["attempt"])
 	}
 	return out
 }
@@ -145,25 +163,39 @@ func TestWorkflowRun(t *testing.T) {
 		t.Fatalf("the workflow does not load: %v", err)
 	}
 
+	t.Run("done at once is one state transition", func(t *testing.T) {
+		w := startWorkflow(t, func(context.Context, call) (any, error) { return done(), nil }, nil)
+		w.succeeded(w.finished(w.arn))
+		entered := 0
+		for _, ev := range w.history(w.arn) {
+			if strings.HasSuffix(string(ev.Type), "StateEntered") {
+				entered++
+			}
+		}
+		if entered != 1 {
+			t.Errorf("%d states entered, want 1 (RunStep); history:\n%s", entered, w.historyText(w.arn))
+		}
+	})
+
 	t.Run("continue then done succeeds", func(t *testing.T) {
 		w := startWorkflow(t, func(_ context.Context, c call) (any, error) {
 			if c.n == 0 {
-				return outcome("continue", 1, nil, nil), nil
+				return nil, runContinues
 			}
-			return outcome("done", 1, nil, nil), nil
+			return done(), nil
 		}, nil)
-		w.finishedWith(w.finished(w.arn), asl.StatusSucceeded, "", "succeeded", "<nil>")
-		if got := fmt.Sprint(steps(w.fn.callsTo(runStepFn))); got != "[0 1]" {
-			t.Errorf("run-step steps %s", got)
+		w.succeeded(w.finished(w.arn))
+		if got := fmt.Sprint(attempts(w.fn.callsTo(runStepFn))); got != "[0 0]" {
+			t.Errorf("run-step attempts %s, want [0 0] (a new entry each)", got)
 		}
 	})
 
 	t.Run("suspend, resume, the step runs again", func(t *testing.T) {
 		w := startWorkflow(t, func(_ context.Context, c call) (any, error) {
 			if c.n == 0 {
-				return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+				return nil, runSuspended
 			}
-			return outcome("done", 0, nil, nil), nil
+			return done(), nil
 		}, nil)
 		w.idle()
 		if ex := w.describe(w.arn); ex.Status != asl.StatusRunning {
@@ -174,15 +206,15 @@ func TestWorkflowRun(t *testing.T) {
 			t.Fatalf("suspend-run calls: %d", len(sus))
 		}
 		p := sus[0].payload
-		if p["connection"] != "conn-1" || p["reason"] != "auth_failed" || p["step"] != 0.0 || p["taskToken"] != w.taskToken() || w.taskToken() == "" {
+		if p["tenant"] != "t1" || p["runId"] != "r1" || p["attempt"] != 0.0 || p["taskToken"] != w.taskToken() || w.taskToken() == "" || len(p) != 4 {
 			t.Errorf("suspend-run payload %v", p)
 		}
 		if err := w.eng.SendTaskSuccess(w.taskToken(), `{"resumed":true}`); err != nil {
 			t.Fatal(err)
 		}
-		w.finishedWith(w.finished(w.arn), asl.StatusSucceeded, "", "succeeded", "<nil>")
-		if got := fmt.Sprint(steps(w.fn.callsTo(runStepFn))); got != "[0 0]" {
-			t.Errorf("run-step steps %s", got)
+		w.succeeded(w.finished(w.arn))
+		if n := len(w.fn.callsTo(runStepFn)); n != 2 {
+			t.Errorf("run-step called %d times, want 2", n)
 		}
 		requireCode(t, w.eng.SendTaskSuccess(w.taskToken(), `{}`), asl.CodeTaskTimedOut)
 		// The token travels in the task's parameters only, as in AWS.
@@ -197,7 +229,7 @@ func TestWorkflowRun(t *testing.T) {
 
 	t.Run("suspended for more than 10 days is terminated", func(t *testing.T) {
 		w := startWorkflow(t, func(context.Context, call) (any, error) {
-			return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+			return nil, runSuspended
 		}, nil)
 		w.idle()
 		begin := time.Now()
@@ -212,7 +244,7 @@ func TestWorkflowRun(t *testing.T) {
 
 	t.Run("terminated while suspended", func(t *testing.T) {
 		w := startWorkflow(t, func(context.Context, call) (any, error) {
-			return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+			return nil, runSuspended
 		}, nil)
 		w.idle()
 		if err := w.eng.SendTaskFailure(w.taskToken(), "RunTerminated", "terminated by a user"); err != nil {
@@ -237,7 +269,10 @@ func TestWorkflowRun(t *testing.T) {
 			if c.n < 2 {
 				return nil, errors.New("503 Service Unavailable")
 			}
-			return outcome("done", 0, nil, nil), nil
+			if c.n == 2 {
+				return nil, &asl.FunctionError{Type: "StepFailed", Message: "step 0 failed: bad_request"}
+			}
+			return done(), nil
 		}, func(_ context.Context, c call) (any, error) {
 			if c.n == 0 {
 				return nil, &asl.FunctionError{Type: "ConditionalCheckFailed"}
@@ -245,7 +280,7 @@ func TestWorkflowRun(t *testing.T) {
 			return nil, nil
 		})
 		ex := w.runUntilDone(w.arn, time.Second, 100)
-		w.finishedWith(ex, asl.StatusSucceeded, "", "succeeded", "<nil>")
+		w.finishedWith(ex, asl.StatusFailed, "RunFailed", "failed", "StepFailed")
 		if got := fmt.Sprint(offsets(w.fn.callsTo(runStepFn))); got != "[0s 2s 6s]" {
 			t.Errorf("run-step attempts at %s", got)
 		}
@@ -257,9 +292,9 @@ func TestWorkflowRun(t *testing.T) {
 	t.Run("a Lambda service error on Suspend is retried and the run still suspends", func(t *testing.T) {
 		w := startWorkflowWith(t, func(_ context.Context, c call) (any, error) {
 			if c.n == 0 {
-				return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+				return nil, runSuspended
 			}
-			return outcome("done", 0, nil, nil), nil
+			return done(), nil
 		}, func(_ context.Context, c call) (any, error) {
 			if c.n == 0 {
 				return nil, errors.New("Rate exceeded") // the Lambda service, not the function
@@ -294,12 +329,12 @@ func TestWorkflowRun(t *testing.T) {
 		if err := w.eng.SendTaskSuccess(w.taskToken(), `{}`); err != nil {
 			t.Fatal(err)
 		}
-		w.finishedWith(w.finished(w.arn), asl.StatusSucceeded, "", "succeeded", "<nil>")
+		w.succeeded(w.finished(w.arn))
 	})
 
 	t.Run("TaskUnavailable on Suspend is retried", func(t *testing.T) {
 		w := startWorkflowWith(t, func(context.Context, call) (any, error) {
-			return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+			return nil, runSuspended
 		}, func(_ context.Context, c call) (any, error) {
 			if c.n < 2 {
 				return nil, &asl.FunctionError{Type: "TaskUnavailable", Message: "throttled"}
@@ -322,7 +357,7 @@ func TestWorkflowRun(t *testing.T) {
 
 	t.Run("suspend-run refusing a suspension beyond the limit terminates the run", func(t *testing.T) {
 		w := startWorkflowWith(t, func(context.Context, call) (any, error) {
-			return outcome("suspend", 0, "conn-1", "auth_failed"), nil
+			return nil, runSuspended
 		}, func(context.Context, call) (any, error) {
 			return nil, &asl.FunctionError{Type: "TooManySuspensions", Message: "the run was suspended 30 times"}
 		}, nil)
@@ -365,14 +400,14 @@ func TestWorkflowRun(t *testing.T) {
 
 	t.Run("a failed step fails the run", func(t *testing.T) {
 		w := startWorkflow(t, func(context.Context, call) (any, error) {
-			return outcome("fail", 0, nil, "bad_request"), nil
+			return nil, &asl.FunctionError{Type: "StepFailed", Message: "step 0 failed: bad_request"}
 		}, nil)
 		w.finishedWith(w.finished(w.arn), asl.StatusFailed, "RunFailed", "failed", "StepFailed")
 	})
 
-	t.Run("run-step must always answer all four fields", func(t *testing.T) {
+	t.Run("run-step must answer an outcome", func(t *testing.T) {
 		w := startWorkflow(t, func(context.Context, call) (any, error) {
-			return map[string]any{"outcome": "done", "step": 0}, nil
+			return map[string]any{"step": 0}, nil
 		}, nil)
 		ex := w.finished(w.arn)
 		if ex.Status != asl.StatusFailed || ex.Error != asl.ErrorRuntime || len(w.fn.callsTo(finishFn)) != 0 {

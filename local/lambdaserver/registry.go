@@ -436,8 +436,10 @@ func (r *Registry) call(ctx context.Context, f *Function, payload []byte, inv in
 	if inv.fault.Timeout > 0 {
 		timeout = inv.fault.Timeout
 	}
-	hctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// The invocation runs to its end (or its timeout) even when the caller
+	// stops waiting, as in AWS: a stopped execution does not stop the
+	// Lambda invocation of its task.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	lc := &lambdacontext.LambdaContext{AwsRequestID: inv.id, InvokedFunctionArn: r.ARN(f.Name)}
 	if inv.clientContext != nil {
 		lc.ClientContext = *inv.clientContext
@@ -446,6 +448,7 @@ func (r *Registry) call(ctx context.Context, f *Function, payload []byte, inv in
 	done := make(chan outcome, 1)
 	start := time.Now()
 	go func() {
+		defer cancel()
 		defer func() {
 			if p := recover(); p != nil {
 				done <- outcome{ferr: panicError(p)}
@@ -465,12 +468,15 @@ func (r *Registry) call(ctx context.Context, f *Function, payload []byte, inv in
 	var o outcome
 	select {
 	case o = <-done:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
 	case <-hctx.Done():
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+		select {
+		case o = <-done: // it answered as its context ended (the deferred cancel)
+		default:
+			o.ferr = &asl.FunctionError{Type: ErrorTypeTimedOut,
+				Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, timeout.Seconds())}
 		}
-		o.ferr = &asl.FunctionError{Type: ErrorTypeTimedOut,
-			Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, timeout.Seconds())}
 	}
 	if o.ferr == nil && len(o.out) > MaxSyncPayload {
 		o.out, o.ferr = nil, &asl.FunctionError{Type: ErrorTypeResponseTooLarge,

@@ -111,6 +111,14 @@ func TestBootstrapsUnderRIE(t *testing.T) {
 	s.target.setPassword(canary2)
 	runID = s.startRun(member, conn.ID)
 	s.waitRun(member, runID, "suspended")
+	// A second suspended run is terminated: MarkTerminated calls finish-run
+	// (a run that succeeds ends at run-step).
+	stopped := s.startRun(member, conn.ID)
+	s.waitRun(member, stopped, "suspended")
+	if st, _, body := s.call("POST", "/runs/"+stopped+"/terminate", member, nil); st != 202 {
+		t.Fatalf("terminate: %d %s", st, body)
+	}
+	s.waitRun(member, stopped, "terminated")
 	st, _, body = s.call("PATCH", "/connections/"+conn.ID, admin, map[string]any{"credentials": map[string]any{"username": "svc", "password": canary2}})
 	if st != 200 {
 		t.Fatalf("fix the connection: %d %s", st, body)
@@ -153,11 +161,11 @@ func (s *smoke) checkInvocations() {
 		"OauthCallbackFunction": httpEvent(false),
 		"WebFunction":           httpEvent(false),
 		"ResolveFunction":       func(m map[string]any) bool { return m["tenant"] == "contoso" && m["connectionId"] != nil },
-		"RunStepFunction":       keys("attempt", "runId", "step", "tenant"),
+		"RunStepFunction":       keys("attempt", "runId", "tenant"),
 		"SuspendRunFunction": func(m map[string]any) bool {
-			return m["taskToken"] != "" && m["taskToken"] != nil && m["reason"] == "target_rejected_credentials_401" && m["connection"] != nil
+			return m["taskToken"] != "" && m["taskToken"] != nil && m["runId"] != nil && m["tenant"] == "contoso"
 		},
-		"FinishRunFunction": func(m map[string]any) bool { return m["status"] == "succeeded" && m["runId"] != nil },
+		"FinishRunFunction": func(m map[string]any) bool { return m["status"] == "terminated" && m["runId"] != nil },
 		"ResumeRunsFunction": func(m map[string]any) bool {
 			return m["source"] == "connmgr" && m["detail-type"] == "Connection Updated"
 		},
@@ -184,6 +192,11 @@ func (s *smoke) checkInvocations() {
 			t.Errorf("%s answered %d invocations without error, none of the expected shape; failed: %v\nlogs:\n%s", id, len(calls), f.rec.failed(), tail(f.logs.String(), 3000))
 		}
 		t.Logf("%-22s %d invocations answered, %d function errors", id, len(calls), len(f.rec.failed()))
+	}
+	// run-step's suspension is a function error whose type, as the
+	// aws-lambda-go runtime names it, is what the state machine catches.
+	if failed := s.fns["RunStepFunction"].rec.failed(); !slices.ContainsFunc(failed, func(e string) bool { return strings.Contains(e, `Type:"RunSuspended"`) }) {
+		t.Errorf("run-step answered no RunSuspended error under aws-lambda-rie: %v", failed)
 	}
 }
 
@@ -273,16 +286,6 @@ func newSmoke(t *testing.T, ctx context.Context) *smoke {
 	if err := s.si.ServeBus(params); err != nil {
 		t.Fatal(err)
 	}
-	for id, fn := range s.fns {
-		addr := strings.TrimPrefix(strings.TrimSuffix(fn.rec.URL, invokePath), "http://")
-		s.waitFor(id+"'s emulator listening on "+addr, func() bool {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-	}
 	s.serveGateway(ln, fns)
 	return s
 }
@@ -304,35 +307,79 @@ const invokePath = "/2015-03-31/functions/function/invocations"
 
 // startRIE runs bootstrap under aws-lambda-rie on two free loopback ports
 // (its invoke API and the runtime API), with env and nothing else of this
-// process's environment but PATH.
+// process's environment but PATH. A port found free can be taken by
+// another process (the test packages run in parallel) before the emulator
+// binds it: an emulator that exits instead of listening is started again
+// on new ports.
 func (s *smoke) startRIE(rie, bootstrap string, f sam.Function, env map[string]string) *function {
 	t := s.t
-	addr, runtimeAPI := freeAddr(t), freeAddr(t)
 	env["AWS_REGION"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = emulator.Region, "local", "local"
 	env["AWS_LAMBDA_FUNCTION_NAME"] = f.LogicalID
 	if f.Timeout > 0 {
 		env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = strconv.Itoa(f.Timeout)
 	}
 	env["PATH"] = os.Getenv("PATH")
-	cmd := exec.Command(rie, "--log-level", "error", "--runtime-interface-emulator-address", addr, "--runtime-api-address", runtimeAPI, bootstrap)
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	logs := &logbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the emulator and its bootstrap, killed together
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start aws-lambda-rie for %s: %v", f.LogicalID, err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s (aws-lambda-rie and bootstrap) output:\n%s", f.LogicalID, tail(logs.String(), 4000))
+	for attempt := 1; ; attempt++ {
+		addr, runtimeAPI := freeAddr(t), freeAddr(t)
+		cmd := exec.Command(rie, "--log-level", "error", "--runtime-interface-emulator-address", addr, "--runtime-api-address", runtimeAPI, bootstrap)
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
 		}
-	})
-	return &function{f: f, logs: logs, rec: &recorded{Remote: standins.Remote{URL: "http://" + addr + invokePath, Client: &http.Client{}}}}
+		logs := &logbuf.Buffer{}
+		cmd.Stdout, cmd.Stderr = logs, logs
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the emulator and its bootstrap, killed together
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start aws-lambda-rie for %s: %v", f.LogicalID, err)
+		}
+		exited := make(chan struct{})
+		go func() {
+			cmd.Wait()
+			close(exited)
+		}()
+		stop := func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		if s.listening(addr, exited) {
+			t.Cleanup(func() {
+				stop()
+				if t.Failed() {
+					t.Logf("%s (aws-lambda-rie and bootstrap) output:\n%s", f.LogicalID, tail(logs.String(), 4000))
+				}
+			})
+			return &function{f: f, logs: logs, rec: &recorded{Remote: standins.Remote{URL: "http://" + addr + invokePath, Client: &http.Client{}}}}
+		}
+		stop()
+		if attempt == 3 {
+			t.Fatalf("aws-lambda-rie for %s never listened on %s:\n%s", f.LogicalID, addr, tail(logs.String(), 4000))
+		}
+		t.Logf("aws-lambda-rie for %s exited before listening on %s; again on other ports:\n%s", f.LogicalID, addr, tail(logs.String(), 1000))
+	}
+}
+
+// listening waits until addr accepts connections while the emulator is
+// still running a moment later (a port another process took accepts
+// connections too, but the emulator exits on failing to bind it).
+func (s *smoke) listening(addr string, exited <-chan struct{}) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			select {
+			case <-exited:
+				return false
+			case <-time.After(200 * time.Millisecond):
+				return true
+			}
+		}
+		select {
+		case <-exited:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
 }
 
 // serveGateway puts the local API Gateway (the template's routes and JWT

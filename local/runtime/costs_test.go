@@ -300,9 +300,8 @@ func TestCosts(t *testing.T) {
 	decode(t, resp, &run)
 	runID := run.ID
 	waitRun(t, member, runID, status("succeeded"))
-	m.task("run-step", "RunStepFunction", "per step: an HTTP request with a password connection, resolved warm", got, nSteps)
+	m.task("run-step", "RunStepFunction", "per step: an HTTP request with a password connection, resolved warm; the run's success and its event", got, nSteps)
 	m.task("resolve", "ResolveFunction", "per step of that run: warm, the first use also notes lastUsedAt", got, nSteps)
-	m.task("finish-run", "FinishRunFunction", "a run whose steps all succeeded", got, 1)
 	m.route(member, "GET /runs", "a member's runs (1)", "GET", "/runs", nil, nil, 200)
 	m.route(member, "GET /runs/{id}", "a finished run", "GET", "/runs/"+runID, nil, nil, 200)
 
@@ -333,7 +332,9 @@ func TestCosts(t *testing.T) {
 	for _, id := range []string{toTerminate, toRebind, toReplace} {
 		waitRun(t, member, id, status("suspended"))
 	}
-	m.route(member, "POST /runs/{id}/terminate", "a suspended run", "POST", "/runs/"+toTerminate+"/terminate", nil, nil, 202)
+	got, _ = m.routeWith(member, "POST /runs/{id}/terminate", "a suspended run", "POST", "/runs/"+toTerminate+"/terminate", nil, nil, 202)
+	waitRun(t, member, toTerminate, status("terminated"))
+	m.task("finish-run", "FinishRunFunction", "a run terminated while suspended (a run that succeeds needs none)", got, 1)
 	etag := member.do("GET", "/runs/"+toRebind, nil, nil).header.Get("ETag")
 	m.route(member, "POST /runs/{id}/rebind", "a suspended run to a working connection", "POST", "/runs/"+toRebind+"/rebind",
 		map[string]any{"from": bad, "to": good}, map[string]string{"If-Match": etag}, 202)

@@ -7,6 +7,8 @@ package sam_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -205,8 +207,48 @@ func TestContractWorkflowRetries(t *testing.T) {
 			t.Errorf("%s neither catches States.ALL nor is a Mark* task retrying it: a failure there would end the run unrecorded", name)
 		}
 	}
-	if tasks < 5 {
-		t.Errorf("%d Task states, want RunStep, Suspend and the three Mark* tasks", tasks)
+	if tasks < 4 {
+		t.Errorf("%d Task states, want RunStep, Suspend, MarkFailed and MarkTerminated", tasks)
+	}
+}
+
+// (m2) RunStep ends the execution when the run succeeded and answers
+// everything else as a function error the definition catches by the name
+// the Go runtime gives it (the error type's name): RunContinues back to
+// RunStep, RunSuspended to Suspend, the rest (StepFailed) to MarkFailed.
+func TestContractRunStepAnswers(t *testing.T) {
+	var rs struct {
+		End   bool
+		Catch []struct {
+			ErrorEquals []string
+			ResultPath  *string
+			Next        string
+		}
+	}
+	if err := json.Unmarshal(workflowDefinition(t)["RunStep"], &rs); err != nil {
+		t.Fatal(err)
+	}
+	if !rs.End {
+		t.Error("RunStep does not end the execution: a successful run would cost more transitions")
+	}
+	want := map[string]string{
+		reflect.TypeFor[workflow.RunContinues]().Name(): "RunStep",
+		reflect.TypeFor[workflow.RunSuspended]().Name(): "Suspend",
+		"States.ALL": "MarkFailed",
+	}
+	got := map[string]string{}
+	for _, c := range rs.Catch {
+		for _, e := range c.ErrorEquals {
+			got[e] = c.Next
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("RunStep catches %v, want %v", got, want)
+	}
+	// StepFailed reaches MarkFailed through States.ALL; finish-run then
+	// keeps the reason run-step recorded only if it knows the name.
+	if got := workflow.FinalReason(runs.StatusFailed, reflect.TypeFor[workflow.StepFailed]().Name(), "http_404"); got != "http_404" {
+		t.Errorf("a run failed by StepFailed records %q, want the step's reason", got)
 	}
 }
 

@@ -26,6 +26,7 @@
 //	run audience     T#<t>#R#<id>                EDGE#<n>       T#<t>#RA#OWNER#<user> / <id>
 //	                                                            T#<t>#RA#PATH#<path> / <id>
 //	suspended edge   T#<t>#R#<id>                SUSP           T#<t>#SUSP#<connection> / <id>
+//	step result      T#<t>#R#<id>                OUT#<nnn>                                       latest attempt, body included
 //	outbox event     EVT#<event id>              OUTBOX         OUTBOX#<n> / <event id>          n = FNV-1a(event id) mod OutboxShards (16)
 //	check checkpoint EXPIRYCHECK                 CHECKPOINT
 //

@@ -33,18 +33,21 @@ const (
 	skSuspend = "SUSP"
 )
 
-// outputSK keys the response body of a run's step i: bodies live in items
-// of their own, so the run item stays bounded whatever the targets return.
+// outputSK keys the result of a run's step i: each attempt's result, its
+// response body included, is written to an item of its own as the step
+// ends (PutStepResult), so a step costs one small write and the run item,
+// written once per run-step invocation, stays bounded whatever the targets
+// return.
 func outputSK(i int) string { return fmt.Sprintf("OUT#%03d", i) }
 
-// outputItem is the kept response body of one step (at most
-// httpaction.MaxBody bytes).
+// outputItem is the latest result of one step, its body at most
+// httpaction.MaxBody bytes.
 type outputItem struct {
 	PK     string `dynamodbav:"pk"`
 	SK     string `dynamodbav:"sk"`
 	StepID string `dynamodbav:"stepId"`
 	Step   int    `dynamodbav:"step"`
-	Body   string `dynamodbav:"body"`
+	Result string `dynamodbav:"result"` // runs.StepResult, JSON
 }
 
 // MaxRunItemBytes is the size the run item never exceeds (DynamoDB allows
@@ -263,11 +266,6 @@ func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCon
 		return err
 	}
 	items := []types.TransactWriteItem{ti}
-	outs, err := s.outputWrites(prev, next)
-	if err != nil {
-		return err
-	}
-	items = append(items, outs...)
 	uses, err := s.usageWrites(prev, next)
 	if err != nil {
 		return err
@@ -299,42 +297,31 @@ func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCon
 	return nil
 }
 
-// outputWrites keeps each step's body in its output item: written when a
-// step has a new result with a body, deleted when its new result has none.
-// Results read back without bodies (GetRun) compare equal by attempt, so
-// only what changed is written.
-func (s *Store) outputWrites(prev, next *runs.Run) ([]types.TransactWriteItem, error) {
-	var items []types.TransactWriteItem
-	for i, res := range next.Results {
-		if i < len(prev.Results) {
-			p := prev.Results[i]
-			if p.ID == res.ID && p.Attempts == res.Attempts && p.At.Equal(res.At) {
-				continue
-			}
-		}
-		if res.ID == "" {
-			continue
-		}
-		var ti types.TransactWriteItem
-		var err error
-		if len(res.Body) > 0 {
-			ti, err = s.put(outputItem{PK: runPK(next.Tenant, next.ID), SK: outputSK(i), StepID: res.ID, Step: i, Body: string(res.Body)}, nil)
-		} else {
-			ti, err = s.del(runPK(next.Tenant, next.ID), outputSK(i), nil)
-		}
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, ti)
+// PutStepResult writes the latest result of run's step i to the step's
+// own item: one write of about a kilobyte per step (a body adds its size),
+// no transaction. The run item's copy follows at run-step's next write of
+// the run; until then RunOutputs reads the newer result from here.
+func (s *Store) PutStepResult(ctx context.Context, tenant, runID string, i int, res runs.StepResult) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("store.PutStepResult: %w", err)
 	}
-	return items, nil
+	av, err := attributevalue.MarshalMap(outputItem{PK: runPK(tenant, runID), SK: outputSK(i), StepID: res.ID, Step: i, Result: string(b)})
+	if err != nil {
+		return fmt.Errorf("store.PutStepResult: %w", err)
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: av}); err != nil {
+		return fmt.Errorf("store.PutStepResult %s step %d: %w", runID, i, classify(err))
+	}
+	return nil
 }
 
-// RunOutputs reads the kept response bodies of a run's steps into r's
-// results (one Query): GetRun leaves them out, since only the API's run
-// view shows them.
-func (s *Store) RunOutputs(ctx context.Context, r *runs.Run) error {
-	kc := expression.Key("pk").Equal(expression.Value(runPK(r.Tenant, r.ID))).And(expression.Key("sk").BeginsWith("OUT#"))
+// RunOutputs reads the step items of r's steps from step from on (one
+// Query) into r.Results: the response bodies, which the run item leaves
+// out, and any result newer than the run item's copy (a run-step
+// invocation writes the run item after its steps, or failed to).
+func (s *Store) RunOutputs(ctx context.Context, r *runs.Run, from int) error {
+	kc := expression.Key("pk").Equal(expression.Value(runPK(r.Tenant, r.ID))).And(expression.Key("sk").Between(expression.Value(outputSK(from)), expression.Value("OUT#~")))
 	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
 	if err != nil {
 		return fmt.Errorf("store.RunOutputs: %w", err)
@@ -351,8 +338,18 @@ func (s *Store) RunOutputs(ctx context.Context, r *runs.Run) error {
 			return fmt.Errorf("store.RunOutputs %s: %w", r.ID, err)
 		}
 		for _, it := range its {
-			if it.Step >= 0 && it.Step < len(r.Results) && r.Results[it.Step].ID == it.StepID {
-				r.Results[it.Step].Body = json.RawMessage(it.Body)
+			if it.Step < 0 || it.Step >= len(r.Steps) || r.Steps[it.Step].ID != it.StepID {
+				continue // a step since rebound or renumbered: not this run's step any more
+			}
+			var res runs.StepResult
+			if err := json.Unmarshal([]byte(it.Result), &res); err != nil {
+				return fmt.Errorf("store.RunOutputs %s step %d: %w", r.ID, it.Step, err)
+			}
+			for len(r.Results) <= it.Step {
+				r.Results = append(r.Results, runs.StepResult{})
+			}
+			if cur := r.Results[it.Step]; cur.ID != res.ID || res.Attempts > cur.Attempts || res.Attempts == cur.Attempts && !res.At.Before(cur.At) {
+				r.Results[it.Step] = res
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {

@@ -30,8 +30,9 @@ func rawItem(t *testing.T, env *stacktest.Env, pk, sk string) map[string]types.A
 
 // TestRunItemStaysBounded: the largest run the API accepts, every step
 // answered with a 64 KiB body and long headers, keeps its run item under
-// store.MaxRunItemBytes; the bodies live in one output item per step and
-// come back whole through RunOutputs.
+// store.MaxRunItemBytes; each step's result, its body included, lives in
+// an item of its own and comes back whole through RunOutputs, which also
+// prefers a step item newer than the run item's copy.
 func TestRunItemStaysBounded(t *testing.T) {
 	env := stacktest.Start(t)
 	ctx := context.Background()
@@ -64,9 +65,13 @@ func TestRunItemStaysBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		res := runs.StepResult{ID: steps[i].ID, Outcome: runs.OutcomeSucceeded,
+			Status: 200, Headers: runs.KeptHeaders(headers), Body: body, Reason: "", Withheld: []string{"header:X-Echo"}, Attempts: 3, At: now}
+		if err := env.Store.PutStepResult(ctx, run.Tenant, run.ID, i, res); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
 		next := *prev
-		next.Results = append(append([]runs.StepResult(nil), prev.Results...), runs.StepResult{ID: steps[i].ID, Outcome: runs.OutcomeSucceeded,
-			Status: 200, Headers: runs.KeptHeaders(headers), Body: body, Reason: "", Withheld: []string{"header:X-Echo"}, Attempts: 3, At: now})
+		next.Results = append(append([]runs.StepResult(nil), prev.Results...), res)
 		next.Current, next.Version = i, prev.Version+1
 		if err := env.Store.UpdateRun(ctx, prev, &next, store.RunCondition{}); err != nil {
 			t.Fatalf("step %d: %v", i, err)
@@ -85,7 +90,7 @@ func TestRunItemStaysBounded(t *testing.T) {
 	if len(got.Results) != runs.MaxSteps || got.Results[7].Body != nil {
 		t.Fatalf("GetRun: %d results, body kept in the run item: %v", len(got.Results), got.Results[7].Body != nil)
 	}
-	if err := env.Store.RunOutputs(ctx, got); err != nil {
+	if err := env.Store.RunOutputs(ctx, got, 0); err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range got.Results {
@@ -93,25 +98,25 @@ func TestRunItemStaysBounded(t *testing.T) {
 			t.Fatalf("step %d: body of %d bytes back", i, len(r.Body))
 		}
 	}
-	// A new attempt without a body drops the old one.
-	prev := got
-	prev.Results = append([]runs.StepResult(nil), got.Results...)
-	for i := range prev.Results {
-		prev.Results[i].Body = nil
-	}
-	next := *prev
-	next.Results = append([]runs.StepResult(nil), prev.Results...)
-	next.Results[3] = runs.StepResult{ID: steps[3].ID, Outcome: runs.OutcomeTransient, Reason: "http_503", Attempts: 4, At: now.Add(time.Minute)}
-	next.Version = prev.Version + 1
-	if err := env.Store.UpdateRun(ctx, prev, &next, store.RunCondition{}); err != nil {
+	// A new attempt without a body, not yet in the run item: RunOutputs
+	// gives it, not the run item's older copy; reading from step 4 on
+	// leaves step 3 as the run item has it.
+	if err := env.Store.PutStepResult(ctx, run.Tenant, run.ID, 3, runs.StepResult{ID: steps[3].ID, Outcome: runs.OutcomeTransient, Reason: "http_503", Attempts: 4, At: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := env.Store.GetRun(ctx, run.Tenant, run.ID)
-	if err := env.Store.RunOutputs(ctx, again); err != nil {
+	if err := env.Store.RunOutputs(ctx, again, 0); err != nil {
 		t.Fatal(err)
 	}
-	if again.Results[3].Body != nil || again.Results[4].Body == nil {
-		t.Errorf("after a bodiless attempt: step 3 body %d bytes, step 4 %d", len(again.Results[3].Body), len(again.Results[4].Body))
+	if r := again.Results[3]; r.Body != nil || r.Outcome != runs.OutcomeTransient || r.Attempts != 4 || again.Results[4].Body == nil {
+		t.Errorf("after a bodiless attempt: step 3 %s attempt %d, body %d bytes; step 4 body %d", r.Outcome, r.Attempts, len(r.Body), len(again.Results[4].Body))
+	}
+	from4, _ := env.Store.GetRun(ctx, run.Tenant, run.ID)
+	if err := env.Store.RunOutputs(ctx, from4, 4); err != nil {
+		t.Fatal(err)
+	}
+	if r := from4.Results[3]; r.Outcome != runs.OutcomeSucceeded || r.Body != nil || from4.Results[4].Body == nil {
+		t.Errorf("read from step 4: step 3 %s with %d bytes of body, step 4 %d", r.Outcome, len(r.Body), len(from4.Results[4].Body))
 	}
 }
 

@@ -241,7 +241,7 @@ func (s *Service) handleGet(ctx context.Context, r *httpapi.Request) (httpapi.Re
 	}
 	// Only this view shows the steps' response bodies; lists and other
 	// answers carry each step's outcome without them.
-	if err := s.Store.RunOutputs(ctx, run); err != nil {
+	if err := s.Store.RunOutputs(ctx, run, 0); err != nil {
 		return httpapi.Response{}, err
 	}
 	return runResponse(http.StatusOK, run), nil

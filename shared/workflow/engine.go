@@ -2,11 +2,11 @@ package workflow
 
 import "github.com/connmgr/connmgr/shared/apperr"
 
-// StepInput is the state machine's input and each RunStep payload: ids only.
+// StepInput is the state machine's input and each RunStep payload: ids
+// only. The step to run is the run's (runs.Run.Current).
 type StepInput struct {
 	Tenant string `json:"tenant"`
 	RunID  string `json:"runId"`
-	Step   int    `json:"step"`
 	// Attempt is the task's $$.State.RetryCount in a RunStep payload: 0
 	// on entering the state, then 1, 2, ... on its retries.
 	Attempt int `json:"attempt,omitempty"`

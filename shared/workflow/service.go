@@ -25,8 +25,11 @@ import (
 type Store interface {
 	CreateRun(ctx context.Context, r *runs.Run, evs ...events.Event) error
 	GetRun(ctx context.Context, tenant, id string) (*runs.Run, error)
-	// RunOutputs fills the response bodies GetRun leaves out.
-	RunOutputs(ctx context.Context, r *runs.Run) error
+	// RunOutputs fills, from step from on, the response bodies GetRun
+	// leaves out and any step result newer than the run item's.
+	RunOutputs(ctx context.Context, r *runs.Run, from int) error
+	// PutStepResult writes a step's latest result to its own item.
+	PutStepResult(ctx context.Context, tenant, runID string, i int, res runs.StepResult) error
 	Usage(ctx context.Context, tenant, conn, after string, limit int, keep func(store.UsageItem) bool) ([]store.UsageItem, int, string, error)
 	UpdateRun(ctx context.Context, prev, next *runs.Run, cond store.RunCondition, evs ...events.Event) error
 	ListRuns(ctx context.Context, q store.RunListQuery) ([]*runs.Run, string, error)
@@ -146,14 +149,48 @@ func (s *Service) event(detailType string, r *runs.Run, reason string) events.Ev
 	return events.ForRun(detailType, r, s.NewID(), reason, s.Now())
 }
 
-// StepOutput is RunStep's answer to the state machine: ids and codes only.
-// All four fields are always present (the definition selects each).
+// StepOutput is what RunStep's invocation came to: ids and codes only.
+// The state machine sees Outcome "done" as the task's result; every other
+// outcome reaches it as a function error (see RunContinues).
 type StepOutput struct {
 	Outcome    string `json:"outcome"` // continue, done, suspend, fail
 	Step       int    `json:"step"`
-	Connection string `json:"connection"`
-	Reason     string `json:"reason"`
+	Connection string `json:"connection,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
+
+// RunContinues, RunSuspended and StepFailed are RunStep's answers other
+// than a finished run, as function errors the state machine catches by
+// name (a Lambda function error's type is the Go type's name). A run whose
+// steps succeed thus ends at RunStep itself: one state transition for a
+// whole run, where a Choice on a result would cost one more per
+// invocation and a final state one more per run. Lambda's Errors metric
+// counts these answers too (suspensions and continuations are rare).
+// Their messages reach the execution history: ids and codes only.
+type (
+	// RunContinues: the run goes on at Step in a new invocation (this
+	// one's time ran out, or the step is to be retried after a wait).
+	RunContinues struct{ Step int }
+	// RunSuspended: the step's authentication failed; the run waits on a
+	// task token (the Suspend state reads the step from the run).
+	RunSuspended struct {
+		Step       int
+		Connection string
+		Reason     string
+	}
+	// StepFailed: the step failed for good, or the run cannot go on; the
+	// run records Reason (FinalReason).
+	StepFailed struct {
+		Step   int
+		Reason string
+	}
+)
+
+func (e *RunContinues) Error() string { return fmt.Sprintf("the run continues at step %d", e.Step) }
+func (e *RunSuspended) Error() string {
+	return fmt.Sprintf("step %d failed to authenticate with connection %s (%s): the run suspends", e.Step, e.Connection, e.Reason)
+}
+func (e *StepFailed) Error() string { return fmt.Sprintf("step %d failed: %s", e.Step, e.Reason) }
 
 // StepTransient is RunStep's function error for a failure worth retrying;
 // the state machine retries it by this name with backoff.
@@ -183,10 +220,10 @@ func (e *TooManySuspensions) Error() string {
 // taskError classifies a failure of the run store or the Step Functions API
 // in a task: the cause goes to the log, the state machine gets a
 // TaskUnavailable to retry.
-func (s *Service) taskError(ctx context.Context, op string, in StepInput, err error) error {
+func (s *Service) taskError(ctx context.Context, op, tenant, runID string, err error) error {
 	code := apperr.As(err).Code
-	s.Log.WarnContext(ctx, op+" failed; the state machine retries the task", slog.String("tenant", in.Tenant), slog.String("run", in.RunID),
-		slog.Int("step", in.Step), slog.String("code", code), slog.String("error", err.Error()))
+	s.Log.WarnContext(ctx, op+" failed; the state machine retries the task", slog.String("tenant", tenant), slog.String("run", runID),
+		slog.String("code", code), slog.String("error", err.Error()))
 	return &TaskUnavailable{Reason: code}
 }
 
@@ -200,12 +237,41 @@ func (s *Service) taskError(ctx context.Context, op string, in StepInput, err er
 // steps for its first 15 s.
 const DefaultStepReserve = 30*time.Second + httpaction.DefaultTimeout + 5*time.Second
 
-// RunStep executes the run's steps from in.Step on, one after another in
-// this invocation while they succeed and time remains (see
+// RunStep is the state machine's task: it runs the run's steps (Steps)
+// and answers a finished run with its output, anything else with the
+// error the state machine catches by name (RunContinues, RunSuspended,
+// StepFailed; StepTransient and TaskUnavailable it retries).
+func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error) {
+	out, err := s.Steps(ctx, in)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	switch out.Outcome {
+	case "done":
+		return out, nil
+	case "continue":
+		return StepOutput{}, &RunContinues{Step: out.Step}
+	case "suspend":
+		return StepOutput{}, &RunSuspended{Step: out.Step, Connection: out.Connection, Reason: out.Reason}
+	}
+	return StepOutput{}, &StepFailed{Step: out.Step, Reason: out.Reason}
+}
+
+// Steps executes the run's steps from the one it stands at on, one after
+// another in this invocation while they succeed and time remains (see
 // DefaultStepReserve), and says what the state machine does next: it
-// returns to the state machine only to suspend, to wait before retrying a
-// transient failure, to finish, or for a new invocation when time runs out.
-// Each step's outcome is recorded as it happens, in its own write.
+// returns only to suspend, to wait before retrying a transient failure, to
+// fail, when time runs out, or with the run finished. A run that succeeds
+// is recorded as such here (its Run Succeeded event with it), so the
+// execution ends with this task.
+//
+// Each step's result is written to an item of its own as the step ends
+// (one small write); the run item is written once, as the invocation
+// ends, in a transaction with what the run's status change brings. Before
+// each further step the run is read, so a run terminated meanwhile runs no
+// more steps. An invocation whose last write failed (TaskUnavailable, then
+// retried) left its results in the step items: the retry reads them and
+// goes on after the steps that succeeded.
 //
 // The state machine's retries of a step are per task entry
 // ($$.State.RetryCount, in.Attempt): a transient failure of the first step
@@ -215,57 +281,110 @@ const DefaultStepReserve = 30*time.Second + httpaction.DefaultTimeout + 5*time.S
 // attempt fails at once (the failure is recorded) to have the state
 // machine wait before the step runs again. A step's attempts and waits are
 // thus the same whether it ran first in its invocation or not.
-func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error) {
+func (s *Service) Steps(ctx context.Context, in StepInput) (StepOutput, error) {
 	ctx = logging.WithExecution(ctx, in.RunID) // executions are named by run id
 	run, err := s.Store.GetRun(ctx, in.Tenant, in.RunID)
 	if apperr.Is(err, apperr.NotFound) {
 		// No record to run or to record in: the run fails, MarkFailed finds
 		// nothing to update.
 		s.Log.ErrorContext(ctx, "step of a run that does not exist", slog.String("tenant", in.Tenant), slog.String("run", in.RunID))
-		return StepOutput{Step: in.Step, Outcome: "fail", Reason: "run_not_found"}, nil
+		return StepOutput{Outcome: "fail", Reason: "run_not_found"}, nil
 	}
 	if err != nil {
-		return StepOutput{}, s.taskError(ctx, "workflow.RunStep: read the run", in, err)
+		return StepOutput{}, s.taskError(ctx, "workflow.RunStep: read the run", in.Tenant, in.RunID, err)
 	}
-	if run.Status != runs.StatusRunning {
-		return StepOutput{Step: in.Step, Outcome: "fail", Reason: "run_not_running"}, nil
+	switch {
+	case run.Status == runs.StatusSucceeded:
+		// A retry of the invocation that recorded the success (its answer
+		// was lost): the run is done.
+		return StepOutput{Outcome: "done", Step: len(run.Steps)}, nil
+	case run.Status != runs.StatusRunning:
+		return StepOutput{Step: run.Current, Outcome: "fail", Reason: "run_not_running"}, nil
+	case run.Current < 0 || run.Current > len(run.Steps):
+		return StepOutput{Step: run.Current, Outcome: "fail", Reason: "no_such_step"}, nil
 	}
-	if in.Step < 0 || in.Step >= len(run.Steps) {
-		return StepOutput{Step: in.Step, Outcome: "fail", Reason: "no_such_step"}, nil
+	if err := s.Store.RunOutputs(ctx, run, run.Current); err != nil {
+		return StepOutput{}, s.taskError(ctx, "workflow.RunStep: read the steps' results", in.Tenant, in.RunID, err)
 	}
-	first := in.Step
-	if run.Current > first && run.Current < len(run.Steps) {
-		// A retry of the task whose earlier attempt ran steps past in.Step
-		// (its answer, or the write after them, was lost): go on from the
-		// step the run stands at, the done ones are not run again.
-		first = run.Current
+	first := run.Current
+	for first < len(run.Steps) && succeeded(run, first) {
+		// Run by an invocation whose write of the run was lost: not again.
+		first++
+	}
+	if first == len(run.Steps) {
+		return s.record(ctx, in, run, nil, StepOutput{Outcome: "done", Step: first})
 	}
 	if in.Attempt == 0 && first < len(run.Results) && run.Results[first].ID == run.Steps[first].ID && run.Results[first].Outcome == runs.OutcomeTransient {
 		// The invocation before failed this step transiently after others
 		// succeeded: the state machine waits before it runs again.
 		return StepOutput{}, &StepTransient{Reason: run.Results[first].Reason}
 	}
-	for i := first; ; {
-		out, next, err := s.runOne(ctx, in, run, i)
-		if err != nil {
-			return StepOutput{}, err
+	ran := map[int]runs.StepResult{}
+	for i := first; ; i++ {
+		if i > first {
+			latest, err := s.Store.GetRun(ctx, in.Tenant, in.RunID)
+			if err != nil {
+				return StepOutput{}, s.taskError(ctx, "workflow.RunStep: read the run between steps", in.Tenant, in.RunID, err)
+			}
+			if latest.Status != runs.StatusRunning {
+				// Terminated meanwhile: no further step runs. The results
+				// of this invocation's steps stay in their own items.
+				s.Log.InfoContext(ctx, "run no longer running: no further step", slog.String("run", in.RunID), slog.String("status", string(latest.Status)))
+				return StepOutput{Step: i, Outcome: "fail", Reason: "run_not_running"}, nil
+			}
 		}
-		if out.Outcome == outcomeTransient {
+		step := run.Steps[i]
+		res := s.attempt(ctx, run, step)
+		prevAttempts := 0
+		if i < len(run.Results) && run.Results[i].ID == step.ID {
+			prevAttempts = run.Results[i].Attempts
+		}
+		res.ID, res.Attempts, res.At = step.ID, prevAttempts+1, s.Now().UTC()
+		if err := s.Store.PutStepResult(ctx, in.Tenant, in.RunID, i, res); err != nil {
+			// The action ran but its outcome is not recorded: the retry
+			// runs the step again (at least once, as with Lambda's own
+			// retries).
+			return StepOutput{}, s.taskError(ctx, "workflow.RunStep: record the outcome", in.Tenant, in.RunID, err)
+		}
+		ran[i] = res
+		s.Log.InfoContext(ctx, "step ran", slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.String("step", step.ID),
+			slog.String("outcome", string(res.Outcome)), slog.Int("status", res.Status), slog.String("reason", res.Reason))
+		out := StepOutput{Step: i, Connection: step.Connection}
+		switch res.Outcome {
+		case runs.OutcomeSucceeded:
+			if i+1 < len(run.Steps) && s.timeForAnother(ctx) {
+				continue
+			}
+			out.Outcome, out.Step = "continue", i+1
+			if i+1 == len(run.Steps) {
+				out.Outcome = "done"
+			}
+		case runs.OutcomeAuthFailed:
+			out.Outcome, out.Reason = "suspend", res.Reason
+		case runs.OutcomeTransient:
+			out.Outcome, out.Reason = outcomeTransient, res.Reason
+		default:
+			out.Outcome, out.Reason = "fail", res.Reason
+		}
+		out, err := s.record(ctx, in, run, ran, out)
+		if err == nil && out.Outcome == outcomeTransient {
 			if i == first {
 				return StepOutput{}, &StepTransient{Reason: out.Reason}
 			}
-			return StepOutput{Outcome: "continue", Step: i, Connection: out.Connection}, nil
+			out.Outcome = "continue"
 		}
-		if out.Outcome != "continue" || !s.timeForAnother(ctx) {
-			return out, nil
-		}
-		run, i = next, out.Step
+		return out, err
 	}
 }
 
-// outcomeTransient is runOne's outcome for a transient failure, never
+// outcomeTransient is a transient failure's outcome inside Steps, never
 // answered to the state machine.
 const outcomeTransient = "transient"
+
+// succeeded reports whether run's step i has a successful result.
+func succeeded(run *runs.Run, i int) bool {
+	return i < len(run.Results) && run.Results[i].ID == run.Steps[i].ID && run.Results[i].Outcome == runs.OutcomeSucceeded
+}
 
 // timeForAnother says whether another step fits before the invocation's
 // deadline (real time, as Lambda's deadline is).
@@ -278,58 +397,41 @@ func (s *Service) timeForAnother(ctx context.Context) bool {
 	return !ok || time.Until(deadline) > reserve
 }
 
-// runOne executes step i of run (as read) and records its outcome; next is
-// the run as written.
-func (s *Service) runOne(ctx context.Context, in StepInput, run *runs.Run, i int) (StepOutput, *runs.Run, error) {
-	step := run.Steps[i]
-	out := StepOutput{Step: i, Connection: step.Connection}
-	res := s.attempt(ctx, run, step)
-	prevAttempts := 0
-	if i < len(run.Results) && run.Results[i].ID == step.ID {
-		prevAttempts = run.Results[i].Attempts
-	}
-	res.ID, res.Attempts, res.At = step.ID, prevAttempts+1, s.Now().UTC()
-	switch res.Outcome {
-	case runs.OutcomeSucceeded:
-		if i+1 == len(run.Steps) {
-			out.Outcome = "done"
-		} else {
-			out.Outcome, out.Step = "continue", i+1
-		}
-	case runs.OutcomeAuthFailed:
-		out.Outcome, out.Reason = "suspend", res.Reason
-	case runs.OutcomeTransient:
-		out.Outcome, out.Reason = outcomeTransient, res.Reason
-	default:
-		out.Outcome, out.Reason = "fail", res.Reason
-	}
-	next, err := s.transitionFrom(ctx, run, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
+// record writes the run item as this invocation leaves it: the results of
+// the steps it ran, the step it stands at (out.Step) and, when out is
+// done, the run's success and its event. run is the run as the
+// invocation read it.
+func (s *Service) record(ctx context.Context, in StepInput, run *runs.Run, ran map[int]runs.StepResult, out StepOutput) (StepOutput, error) {
+	_, err := s.transitionFrom(ctx, run, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
 		if r.Status != runs.StatusRunning {
 			return nil, errNoChange
 		}
-		for len(r.Results) <= i {
-			r.Results = append(r.Results, runs.StepResult{})
+		for i, res := range ran {
+			for len(r.Results) <= i {
+				r.Results = append(r.Results, runs.StepResult{})
+			}
+			r.Results[i] = res
 		}
-		r.Results[i] = res
 		r.Current = out.Step
-		if res.Outcome == runs.OutcomeFailed || res.Outcome == runs.OutcomeTransient {
-			r.Reason = res.Reason
+		if out.Outcome == "fail" || out.Outcome == outcomeTransient {
+			r.Reason = out.Reason
 		}
-		return nil, nil
+		if out.Outcome != "done" {
+			return nil, nil
+		}
+		r.Status, r.FinishedAt, r.TaskToken, r.Suspension = runs.StatusSucceeded, s.Now().UTC(), "", nil
+		r.Reason = FinalReason(runs.StatusSucceeded, "", r.Reason)
+		return []events.Event{s.event(events.RunSucceeded, r, r.Reason)}, nil
 	})
 	if errors.Is(err, errNoChange) {
-		return StepOutput{Step: i, Outcome: "fail", Connection: out.Connection, Reason: "run_not_running"}, nil, nil
+		return StepOutput{Step: out.Step, Outcome: "fail", Connection: out.Connection, Reason: "run_not_running"}, nil
 	}
 	if err != nil {
-		// The action ran but its outcome is not recorded: the retry runs
-		// the step again (at least once, as with Lambda's own retries).
-		at := in
-		at.Step = i
-		return StepOutput{}, nil, s.taskError(ctx, "workflow.RunStep: record the outcome", at, err)
+		// The steps' results are in their own items: the retry goes on
+		// after the ones that succeeded.
+		return StepOutput{}, s.taskError(ctx, "workflow.RunStep: record the run", in.Tenant, in.RunID, err)
 	}
-	s.Log.InfoContext(ctx, "step ran", slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.String("step", step.ID),
-		slog.String("outcome", string(res.Outcome)), slog.Int("status", res.Status), slog.String("reason", res.Reason))
-	return out, next, nil
+	return out, nil
 }
 
 // attempt resolves the step's credential and performs its request.
@@ -358,13 +460,13 @@ func (s *Service) attempt(ctx context.Context, run *runs.Run, step runs.Step) ru
 }
 
 // SuspendInput is the suspension task's payload. TaskToken is a secret.
+// The step, its connection and the reason are the run's: RunStep recorded
+// them (the step it stands at and that step's result) before it answered
+// RunSuspended.
 type SuspendInput struct {
-	Tenant     string `json:"tenant"`
-	RunID      string `json:"runId"`
-	Step       int    `json:"step"`
-	Connection string `json:"connection"`
-	Reason     string `json:"reason"`
-	TaskToken  string `json:"taskToken"`
+	Tenant    string `json:"tenant"`
+	RunID     string `json:"runId"`
+	TaskToken string `json:"taskToken"`
 	// Attempt is the task's $$.State.RetryCount: 0, then 1, 2, ... when the
 	// state machine retries the task after a Lambda service error.
 	Attempt int `json:"attempt"`
@@ -372,13 +474,17 @@ type SuspendInput struct {
 
 // LogValue keeps the token out of any log.
 func (in SuspendInput) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.Int("step", in.Step),
-		slog.String("connection", in.Connection), slog.String("reason", in.Reason), slog.Int("attempt", in.Attempt))
+	return slog.GroupValue(slog.String("tenant", in.Tenant), slog.String("run", in.RunID), slog.Int("attempt", in.Attempt))
 }
 
-// Suspend records the task token and marks the run suspended for at most
-// runs.SuspensionTimeout. If the connection changed after the step failed
-// (a fix that raced the suspension), the run resumes at once.
+// errNothingToSuspendOn: the run does not stand at a step whose
+// authentication failed; the state machine fails it.
+var errNothingToSuspendOn = errors.New("workflow.Suspend: the run does not stand at a step that failed to authenticate")
+
+// Suspend records the task token and marks the run suspended on the step
+// it stands at for at most runs.SuspensionTimeout. If the connection
+// changed after the step failed (a fix that raced the suspension), the run
+// resumes at once.
 //
 // A retried attempt of the task (in.Attempt above the one recorded) finds
 // the run suspended by the attempt before it, whose token died with it: it
@@ -394,7 +500,7 @@ func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
 	var failedAt time.Time
 	retried := false
 	run, err := s.transition(ctx, in.Tenant, in.RunID, store.RunCondition{}, func(r *runs.Run) ([]events.Event, error) {
-		if r.Status == runs.StatusSuspended && r.Current == in.Step && in.Attempt > r.SuspendAttempt {
+		if r.Status == runs.StatusSuspended && in.Attempt > r.SuspendAttempt {
 			retried = true
 			r.TaskToken, r.SuspendAttempt = in.TaskToken, in.Attempt
 			return nil, nil
@@ -402,27 +508,33 @@ func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
 		if r.Status != runs.StatusRunning {
 			return nil, errNoChange
 		}
+		i := r.Current
+		if i < 0 || i >= len(r.Steps) || i >= len(r.Results) || r.Results[i].ID != r.Steps[i].ID || r.Results[i].Outcome != runs.OutcomeAuthFailed {
+			return nil, errNothingToSuspendOn
+		}
 		if r.Suspensions >= runs.MaxSuspensions {
 			return nil, &TooManySuspensions{Suspensions: r.Suspensions}
 		}
-		if in.Step < len(r.Results) {
-			failedAt = r.Results[in.Step].At
-		}
-		r.Status, r.TaskToken, r.Current = runs.StatusSuspended, in.TaskToken, in.Step
+		res := r.Results[i]
+		failedAt = res.At
+		r.Status, r.TaskToken = runs.StatusSuspended, in.TaskToken
 		r.Suspensions, r.SuspendAttempt = r.Suspensions+1, in.Attempt
-		r.Suspension = &runs.Suspension{Connection: in.Connection, Reason: in.Reason, SuspendedAt: now, TerminatesAt: now.Add(runs.SuspensionTimeout)}
-		return []events.Event{s.event(events.RunSuspended, r, in.Reason)}, nil
+		r.Suspension = &runs.Suspension{Connection: r.Steps[i].Connection, Reason: res.Reason, SuspendedAt: now, TerminatesAt: now.Add(runs.SuspensionTimeout)}
+		return []events.Event{s.event(events.RunSuspended, r, res.Reason)}, nil
 	})
 	var tooMany *TooManySuspensions
 	switch {
 	case errors.As(err, &tooMany):
 		s.Log.WarnContext(ctx, "run suspended too many times: it terminates", slog.Any("input", in), slog.Int("suspensions", tooMany.Suspensions))
 		return tooMany
+	case errors.Is(err, errNothingToSuspendOn):
+		s.Log.ErrorContext(ctx, "suspension of a run that stands at no failed authentication", slog.Any("input", in), slog.Int("step", run.Current))
+		return err
 	case errors.Is(err, errNoChange) && run.Status.Terminal():
 		// Terminated meanwhile: the wait is pointless, end it.
 		s.Log.InfoContext(ctx, "suspension of a run no longer running", slog.Any("input", in), slog.String("status", string(run.Status)))
 		if aerr := s.Engine.Abort(ctx, in.TaskToken); aerr != nil && !errors.Is(aerr, ErrTokenGone) {
-			return s.taskError(ctx, "workflow.Suspend: end the wait", StepInput{Tenant: in.Tenant, RunID: in.RunID, Step: in.Step}, aerr)
+			return s.taskError(ctx, "workflow.Suspend: end the wait", in.Tenant, in.RunID, aerr)
 		}
 		return nil
 	case errors.Is(err, errNoChange):
@@ -433,17 +545,19 @@ func (s *Service) Suspend(ctx context.Context, in SuspendInput) error {
 	case apperr.Is(err, apperr.NotFound):
 		return fmt.Errorf("workflow.Suspend %s: %w", in.RunID, err)
 	case err != nil:
-		return s.taskError(ctx, "workflow.Suspend: record the suspension", StepInput{Tenant: in.Tenant, RunID: in.RunID, Step: in.Step}, err)
+		return s.taskError(ctx, "workflow.Suspend: record the suspension", in.Tenant, in.RunID, err)
 	}
+	sus := run.Suspension
 	if retried {
 		s.Log.InfoContext(ctx, "retried suspension recorded its token", slog.Any("input", in), slog.Int("suspensions", run.Suspensions))
-		if in.Step < len(run.Results) {
-			failedAt = run.Results[in.Step].At
+		if run.Current < len(run.Results) {
+			failedAt = run.Results[run.Current].At
 		}
 	} else {
-		s.Log.InfoContext(ctx, "run suspended", slog.Any("input", in), slog.Time("terminatesAt", run.Suspension.TerminatesAt), slog.Int("suspensions", run.Suspensions))
+		s.Log.InfoContext(ctx, "run suspended", slog.Any("input", in), slog.Int("step", run.Current), slog.String("connection", sus.Connection),
+			slog.String("reason", sus.Reason), slog.Time("terminatesAt", sus.TerminatesAt), slog.Int("suspensions", run.Suspensions))
 	}
-	if s.fixedSince(ctx, in.Tenant, in.Connection, in.Reason, failedAt) {
+	if s.fixedSince(ctx, in.Tenant, sus.Connection, sus.Reason, failedAt) {
 		if _, err := s.resume(ctx, in.Tenant, in.RunID, "", "connection_changed_meanwhile", 0); err != nil && !apperr.Is(err, apperr.Conflict) {
 			s.Log.WarnContext(ctx, "immediate resume failed; the run stays suspended", slog.String("run", in.RunID), slog.String("error", err.Error()))
 		}
