@@ -15,6 +15,26 @@ import (
 	"github.com/connmgr/connmgr/local/runtime"
 )
 
+// newRunsWorldWithFaults is newRunsWorld on a runtime whose function fn
+// (a logical id) sends every AWS request through the returned transport.
+func newRunsWorldWithFaults(t *testing.T, fn string) (*runsWorld, *faults.Transport) {
+	t.Helper()
+	ft := &faults.Transport{}
+	logs := &logbuf.Buffer{}
+	rt, err := runtime.Start(context.Background(), runtime.Options{Addr: "127.0.0.1:0", Clock: clock.New(), Log: logs,
+		FunctionHTTP: func(name string) aws.HTTPClient {
+			if name == fn {
+				return ft.Client()
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return newRunsWorldOn(t, rt, logs), ft
+}
+
 // TestKMSOutageDuringSteps (issue 12): the resolve function's KMS
 // throttling, failing or unreachable while a step needs a cold resolution
 // (a fresh connection: no data key cached) makes the step transient, never
@@ -34,20 +54,7 @@ func TestKMSOutageDuringSteps(t *testing.T) {
 		{"unreachable", faults.Fault{Unreachable: true}, "key_unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ft := &faults.Transport{}
-			logs := &logbuf.Buffer{}
-			rt, err := runtime.Start(context.Background(), runtime.Options{Addr: "127.0.0.1:0", Clock: clock.New(), Log: logs,
-				FunctionHTTP: func(fn string) aws.HTTPClient {
-					if fn == "ResolveFunction" {
-						return ft.Client()
-					}
-					return nil
-				}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { rt.Close() })
-			w := newRunsWorldOn(t, rt, logs)
+			w, ft := newRunsWorldWithFaults(t, "ResolveFunction")
 			target := newFlakyTarget(t, "CANARY-run-pw-1")
 			conn := w.connectionTo(t, target.URL+"/api", "CANARY-run-pw-1")
 

@@ -9,13 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
 	"github.com/connmgr/connmgr/local/asl"
-	"github.com/connmgr/connmgr/local/clock"
 	"github.com/connmgr/connmgr/local/faults"
-	"github.com/connmgr/connmgr/local/logbuf"
-	"github.com/connmgr/connmgr/local/runtime"
 )
 
 // TestRunWriteLostStepsNotRunAgain: run-step writes each step's result to
@@ -25,20 +20,7 @@ import (
 // finds the steps' results in their items and records the run's success
 // without sending any step's request again.
 func TestRunWriteLostStepsNotRunAgain(t *testing.T) {
-	ft := &faults.Transport{}
-	logs := &logbuf.Buffer{}
-	rt, err := runtime.Start(context.Background(), runtime.Options{Addr: "127.0.0.1:0", Clock: clock.New(), Log: logs,
-		FunctionHTTP: func(fn string) aws.HTTPClient {
-			if fn == "RunStepFunction" {
-				return ft.Client()
-			}
-			return nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	w := newRunsWorldOn(t, rt, logs)
+	w, ft := newRunsWorldWithFaults(t, "RunStepFunction")
 	target := newFlakyTarget(t, "CANARY-run-pw-1")
 	conn := w.connectionTo(t, target.URL+"/api", "CANARY-run-pw-1")
 
