@@ -128,8 +128,8 @@ func hashEquality(expression string, aliases map[string]string, hashKey string) 
 
 // SnapshotItems is Snapshot for a change that writes only the items under
 // keys (primary key strings as keySchema.GetKey builds them): it
-// deep-copies those items alone, and the sorted keys and index state,
-// which are flat strings.
+// deep-copies those items alone, their index entries, and the sorted key
+// lists, which are flat strings.
 func (t *Table) SnapshotItems(keys []string) TableSnapshot {
 	data := make(map[string]map[string]*types.Item, len(keys))
 
@@ -142,8 +142,22 @@ func (t *Table) SnapshotItems(keys []string) TableSnapshot {
 	s := TableSnapshot{data: data, sortedKeys: slices.Clone(t.SortedKeys), indexes: make(map[string]indexSnapshot, len(t.Indexes)), items: keys}
 
 	for name, idx := range t.Indexes {
-		s.indexes[name] = idx.snapshot()
+		s.indexes[name] = idx.snapshotKeys(keys)
 	}
 
 	return s
+}
+
+// snapshotKeys is snapshot for a change to the items under keys: an item
+// changes only its own entry of refs.
+func (i *index) snapshotKeys(keys []string) indexSnapshot {
+	refs := make(map[string]string, len(keys))
+
+	for _, k := range keys {
+		if ref, ok := i.refs[k]; ok {
+			refs[k] = ref
+		}
+	}
+
+	return indexSnapshot{sortedKeys: slices.Clone(i.sortedKeys), refs: refs, refsOf: keys}
 }

@@ -47,6 +47,7 @@ func (i *index) Clear() {
 type indexSnapshot struct {
 	sortedKeys []string
 	refs       map[string]string
+	refsOf     []string // connmgr patch: snapshotKeys' keys; refs holds only those
 }
 
 func (i *index) snapshot() indexSnapshot {
@@ -61,7 +62,20 @@ func (i *index) snapshot() indexSnapshot {
 
 func (i *index) restore(s indexSnapshot) {
 	i.sortedKeys = s.sortedKeys
-	i.refs = s.refs
+
+	if s.refsOf == nil {
+		i.refs = s.refs
+
+		return
+	}
+
+	for _, k := range s.refsOf { // connmgr patch: put back only the refs saved
+		if ref, ok := s.refs[k]; ok {
+			i.refs[k] = ref
+		} else {
+			delete(i.refs, k)
+		}
+	}
 }
 
 // ProjectItem returns the attributes visible through this index's projection (ALL, KEYS_ONLY, INCLUDE).
