@@ -21,27 +21,31 @@ import (
 // down from the account's: AWS gives SendTaskSuccess a bucket of 3,000
 // refilled at 500/s in the largest Regions, which one connection's resume,
 // fanned out at ≤100/s (workflow resumeInterval), never empties. Here it
-// holds massBurst calls refilled at massRate a second, a tenth of AWS's
-// refill, as if the rest of the account's traffic took the other nine
-// tenths, so the fan-out outruns it and the SDK's retries, the resume's
-// own quota wait and the redelivery of Connection Updated must carry every
-// run. `go test -short` resumes 100 runs against the same bucket (`make
-// test` runs the 1,000).
-const (
-	massRunsFull  = 1000
-	massRunsShort = 100
-	massBurst     = 50
-	massRate      = 50.0 // SendTaskSuccess a second
+// holds 50 calls refilled at 50 a second, a tenth of AWS's refill, as if
+// the rest of the account's traffic took the other nine tenths, so the
+// fan-out outruns it and the SDK's retries, the resume's own quota wait
+// and the redelivery of Connection Updated must carry every run.
+// `go test -short` resumes 100 runs against a bucket smaller still, so
+// they too outrun it; `make test` runs the 1,000.
+type massScale struct {
+	runs, burst int
+	rate        float64 // SendTaskSuccess a second
+}
+
+var (
+	massFull  = massScale{runs: 1000, burst: 50, rate: 50}
+	massShort = massScale{runs: 100, burst: 10, rate: 20}
 )
 
 // TestMassResumeThrottled: every run is resumed exactly once (one Run
 // Resumed event) and succeeds, none is lost, and SendTaskSuccess never
 // went through faster than its bucket allows.
 func TestMassResumeThrottled(t *testing.T) {
-	massRuns := massRunsFull
+	scale := massFull
 	if testing.Short() {
-		massRuns = massRunsShort
+		scale = massShort
 	}
+	massRuns := scale.runs
 	limits := sfnserver.NewLimits(nil) // real time: the runtime clock jumps below
 	logs := &logbuf.Buffer{}
 	clk := clock.New()
@@ -106,7 +110,7 @@ func TestMassResumeThrottled(t *testing.T) {
 	t.Logf("%d runs started and suspended in %v", massRuns, time.Since(began).Round(time.Millisecond))
 
 	// Throttle SendTaskSuccess, then fix the connection.
-	limits.Set("SendTaskSuccess", massBurst, massRate)
+	limits.Set("SendTaskSuccess", scale.burst, scale.rate)
 	type sample struct {
 		at      time.Time
 		allowed int
@@ -176,7 +180,7 @@ func TestMassResumeThrottled(t *testing.T) {
 	for i := range samples {
 		for j := i + 1; j < len(samples); j++ {
 			span := samples[j].at.Sub(samples[i].at) + 100*time.Millisecond
-			if got, most := samples[j].allowed-samples[i].allowed, massBurst+int(massRate*span.Seconds()+0.5); got > most {
+			if got, most := samples[j].allowed-samples[i].allowed, scale.burst+int(scale.rate*span.Seconds()+0.5); got > most {
 				t.Fatalf("%d SendTaskSuccess let through in %v, bucket allows %d", got, span, most)
 			}
 		}
