@@ -116,11 +116,13 @@ func stepCost(c priceCounts) []priceLine {
 	resolveMS := math.Ceil(float64(c.ResolveTrips)/float64(c.Resolutions)*awsRoundTripMS + cpuMS)
 	stepMS := float64(c.StepTrips)/s*awsRoundTripMS + resolveMS + targetMS + cpuMS
 	otherMS := (float64(c.FinishTrips+c.StartTrips)*awsRoundTripMS + 2*cpuMS*float64(c.Runs)) / s
-	// run-step reads the run at each invocation's start and before each
-	// further step, and queries its steps' own items once an invocation
-	// (a strongly consistent Query costs at least 1 RRU; the items it
-	// reads are the few from the run's current step on, under 4 KB).
-	rru := float64(c.StepGetRuns*c.RunItemRRU+c.StepQueries+c.FinishGetItems*c.RunItemRRU+(c.StartGetItems+c.StartQueries)*c.ConnItemRRU) / s
+	// run-step reads the run and queries its steps' own items once an
+	// invocation (a strongly consistent Query costs at least 1 RRU; the
+	// items it reads are the few from the run's current step on, under
+	// 4 KB), and the run's stop marker, absent, before each further step
+	// (1 RRU: a strongly consistent read of nothing costs one unit).
+	stopReads := c.StepGetRuns - c.StepInvocations
+	rru := float64(c.StepInvocations*c.RunItemRRU+stopReads+c.StepQueries+c.FinishGetItems*c.RunItemRRU+(c.StartGetItems+c.StartQueries)*c.ConnItemRRU) / s
 	// A step's result is one PutItem of its own item. Transactional writes
 	// cost 2 WRU per KB of each item: run-step writes the run item once an
 	// invocation, and with the run's success its event's outbox item and
@@ -134,7 +136,7 @@ func stepCost(c priceCounts) []priceLine {
 		{"Step Functions", fmt.Sprintf("%.2f state transitions (%d for %d runs of %d steps, start and end included)", float64(c.Transitions)/s, c.Transitions, c.Runs, priceRunSteps), perM(float64(c.Transitions) / s * priceTransition)},
 		{"Lambda requests", fmt.Sprintf("%.3f invocations of run-step, finish-run and runs", invocations/s), perM(invocations / s * priceInvocation)},
 		{"Lambda duration", fmt.Sprintf("%.1f ms × %.2f GB: run-step %.2f round trips × %.0f ms, waiting %.0f ms for resolve and %.0f ms for the target, %.1f ms CPU; start and finish %.1f ms", stepMS+otherMS, memoryGB, float64(c.StepTrips)/s, awsRoundTripMS, resolveMS, targetMS, cpuMS, otherMS), perM((stepMS + otherMS) / 1000 * memoryGB * priceGBSecond)},
-		{"DynamoDB reads", fmt.Sprintf("%.2f RRU (the run read before each step, %d RRU; its steps' items queried once an invocation; the start's connection checks)", rru, c.RunItemRRU), perM(rru * priceRRU)},
+		{"DynamoDB reads", fmt.Sprintf("%.2f RRU (the run, %d RRU, and its steps' items read once an invocation; its stop marker before each further step, 1 RRU; the start's connection checks)", rru, c.RunItemRRU), perM(rru * priceRRU)},
 		{"DynamoDB writes", fmt.Sprintf("%.2f WRU (the step's result item, %d KB; the run item, %d KB, once an invocation and with the run's success, in a transaction; the start's)", wru/s, c.OutputItemKB, c.RunItemKB), perM(wru / s * priceWRU)},
 		{"EventBridge", fmt.Sprintf("%.3f events (a run's start and end)", float64(c.Events)/s), perM(float64(c.Events) / s * priceEvent)},
 		{"API Gateway", fmt.Sprintf("%.3f requests (POST /runs)", float64(c.Runs)/s), perM(float64(c.Runs) / s * priceHTTPAPI)},
@@ -231,8 +233,8 @@ Functions alone, with a run-step invocation, a read of the run and a
 transaction rewriting the whole run item (every step's definition and
 result) per step: $17.33 per million steps once run-step ran consecutive
 steps in one invocation. Now run-step writes each step's result to an
-item of its own (one write unit), reads the run before each further step
-(a terminated run runs no more steps), writes the run item once as its
+item of its own (one write unit), reads the run's stop marker before each
+further step (a terminated run runs no more steps), writes the run item once as its
 invocation ends and records the run's success itself, in that write: a
 run whose steps succeed is one state transition in all, RunStep ending
 the execution. Its other answers (suspend, continue, fail) are function
@@ -303,8 +305,8 @@ func TestCostPerMillion(t *testing.T) {
 			c.Events += int(cn.Count("PutEvents"))
 		}
 	}
-	if c.Resolutions != c.Steps || c.StepPuts != c.Steps || c.FinishInvokes != 0 {
-		t.Fatalf("%d resolutions, %d step writes and %d finish-run invocations for %d steps", c.Resolutions, c.StepPuts, c.FinishInvokes, c.Steps)
+	if c.Resolutions != c.Steps || c.StepPuts != c.Steps || c.FinishInvokes != 0 || c.StepGetRuns != c.StepInvocations+c.Steps-c.Runs {
+		t.Fatalf("%d resolutions, %d step writes, %d finish-run invocations and %d GetItem by run-step for %d steps", c.Resolutions, c.StepPuts, c.FinishInvokes, c.StepGetRuns, c.Steps)
 	}
 	// Item sizes, as DynamoDB measures them, from the table.
 	items := w.partition(t, "T#contoso#R#"+ids[0])

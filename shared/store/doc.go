@@ -27,6 +27,7 @@
 //	                                                            T#<t>#RA#PATH#<path> / <id>
 //	suspended edge   T#<t>#R#<id>                SUSP           T#<t>#SUSP#<connection> / <id>
 //	step result      T#<t>#R#<id>                OUT#<nnn>                                       latest attempt, body included
+//	stop marker      T#<t>#R#<id>                STOP                                            terminated while running
 //	outbox event     EVT#<event id>              OUTBOX         OUTBOX#<n> / <event id>          n = FNV-1a(event id) mod OutboxShards (16)
 //	check checkpoint EXPIRYCHECK                 CHECKPOINT
 //

@@ -31,7 +31,16 @@ func suspendedOnKey(tenant, conn string) string {
 const (
 	skRun     = "RUN"
 	skSuspend = "SUSP"
+	// skStop marks a run terminated while running: run-step reads it
+	// before each further step, one read unit whatever the run's size.
+	skStop = "STOP"
 )
+
+// stopItem is a run's stop marker.
+type stopItem struct {
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk"`
+}
 
 // outputSK keys the result of a run's step i: each attempt's result, its
 // response body included, is written to an item of its own as the step
@@ -271,6 +280,13 @@ func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCon
 		return err
 	}
 	items = append(items, uses...)
+	if prev.Status == runs.StatusRunning && next.Status == runs.StatusTerminated {
+		ti, err := s.put(stopItem{PK: runPK(next.Tenant, next.ID), SK: skStop}, nil)
+		if err != nil {
+			return err
+		}
+		items = append(items, ti)
+	}
 	wasSusp := prev.Status == runs.StatusSuspended && prev.Suspension != nil
 	isSusp := next.Status == runs.StatusSuspended && next.Suspension != nil
 	if wasSusp && (!isSusp || prev.Suspension.Connection != next.Suspension.Connection) {
@@ -295,6 +311,17 @@ func (s *Store) UpdateRun(ctx context.Context, prev, next *runs.Run, cond RunCon
 		return fmt.Errorf("store.UpdateRun %s: %w", next.ID, classify(err))
 	}
 	return nil
+}
+
+// RunStopped reports whether the run was terminated while running (its
+// stop marker, written with the termination): a strongly consistent read
+// of a small item, where reading the run would cost its size.
+func (s *Store) RunStopped(ctx context.Context, tenant, id string) (bool, error) {
+	_, err := getItem[stopItem](ctx, s, "store.RunStopped "+id, runPK(tenant, id), skStop, "not stopped")
+	if apperr.Is(err, apperr.NotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // PutStepResult writes the latest result of run's step i to the step's

@@ -30,6 +30,8 @@ type Store interface {
 	RunOutputs(ctx context.Context, r *runs.Run, from int) error
 	// PutStepResult writes a step's latest result to its own item.
 	PutStepResult(ctx context.Context, tenant, runID string, i int, res runs.StepResult) error
+	// RunStopped reports whether the run was terminated while running.
+	RunStopped(ctx context.Context, tenant, id string) (bool, error)
 	Usage(ctx context.Context, tenant, conn, after string, limit int, keep func(store.UsageItem) bool) ([]store.UsageItem, int, string, error)
 	UpdateRun(ctx context.Context, prev, next *runs.Run, cond store.RunCondition, evs ...events.Event) error
 	ListRuns(ctx context.Context, q store.RunListQuery) ([]*runs.Run, string, error)
@@ -268,8 +270,8 @@ func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error)
 // Each step's result is written to an item of its own as the step ends
 // (one small write); the run item is written once, as the invocation
 // ends, in a transaction with what the run's status change brings. Before
-// each further step the run is read, so a run terminated meanwhile runs no
-// more steps. An invocation whose last write failed (TaskUnavailable, then
+// each further step the run's stop marker is read (one read unit), so a
+// run terminated meanwhile runs no more steps. An invocation whose last write failed (TaskUnavailable, then
 // retried) left its results in the step items: the retry reads them and
 // goes on after the steps that succeeded.
 //
@@ -322,14 +324,14 @@ func (s *Service) Steps(ctx context.Context, in StepInput) (StepOutput, error) {
 	ran := map[int]runs.StepResult{}
 	for i := first; ; i++ {
 		if i > first {
-			latest, err := s.Store.GetRun(ctx, in.Tenant, in.RunID)
+			stopped, err := s.Store.RunStopped(ctx, in.Tenant, in.RunID)
 			if err != nil {
-				return StepOutput{}, s.taskError(ctx, "workflow.RunStep: read the run between steps", in.Tenant, in.RunID, err)
+				return StepOutput{}, s.taskError(ctx, "workflow.RunStep: read the run's stop marker", in.Tenant, in.RunID, err)
 			}
-			if latest.Status != runs.StatusRunning {
+			if stopped {
 				// Terminated meanwhile: no further step runs. The results
 				// of this invocation's steps stay in their own items.
-				s.Log.InfoContext(ctx, "run no longer running: no further step", slog.String("run", in.RunID), slog.String("status", string(latest.Status)))
+				s.Log.InfoContext(ctx, "run terminated while running: no further step", slog.String("run", in.RunID))
 				return StepOutput{Step: i, Outcome: "fail", Reason: "run_not_running"}, nil
 			}
 		}
