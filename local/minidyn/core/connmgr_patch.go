@@ -24,47 +24,108 @@ import (
 // string partition value (a Scan, a syntax error the interpreter reports)
 // or when the ExclusiveStartKey is outside the partition.
 func (t *Table) partitionKeys(input QueryInput, sortedKeys []string, startKey string) []string {
-	if input.Scan || t.AttributesDef[t.KeySchema.HashKey] != "S" {
-		return sortedKeys
-	}
-
-	placeholder, ok := hashEquality(input.KeyConditionExpression, input.Aliases, t.KeySchema.HashKey)
+	hash, ok := partitionValue(input, t.KeySchema, t.AttributesDef)
 	if !ok {
 		return sortedKeys
 	}
 
-	v := input.ExpressionAttributeValues[placeholder]
-	if v == nil || v.S == nil {
-		return sortedKeys
-	}
-
-	// The key strings are built as keySchema.getKeyValue builds them:
-	// the hash value, then "." and the range value when there is one.
-	hash := *v.S
-
-	var part []string
-
-	if t.KeySchema.RangeKey == "" {
-		lo := sort.SearchStrings(sortedKeys, hash)
-		hi := lo
-
-		if lo < len(sortedKeys) && sortedKeys[lo] == hash {
-			hi++
-		}
-
-		part = sortedKeys[lo:hi]
-	} else {
-		prefix := hash + "."
-		lo := sort.SearchStrings(sortedKeys, prefix)
-		n := sort.Search(len(sortedKeys)-lo, func(i int) bool { return !strings.HasPrefix(sortedKeys[lo+i], prefix) })
-		part = sortedKeys[lo : lo+n]
-	}
+	lo, hi := partitionRange(len(sortedKeys), func(i int) string { return sortedKeys[i] }, hash, t.KeySchema.RangeKey != "")
+	part := sortedKeys[lo:hi]
 
 	if startKey != "" && !slices.Contains(part, startKey) {
 		return sortedKeys
 	}
 
 	return part
+}
+
+// indexPartition is partitionKeys for a Query of an index, after
+// startSearch: it narrows the index's sorted (primary key, index key)
+// pairs to the partition's, and returns the index keys the query loop
+// visits, in the order it reads them (GetKeyAt reads them from the end
+// when the query goes backwards).
+func (t *Table) indexPartition(input QueryInput, idx *index, sortedKeys []string, startKey string) []string {
+	hash, ok := partitionValue(input, idx.keySchema, t.AttributesDef)
+	if !ok {
+		return sortedKeys
+	}
+
+	refs := idx.sortedRefs
+	forward := input.ScanIndexForward
+	// startSearch sorted the pairs by index key, descending when backwards.
+	at := func(i int) string {
+		if forward {
+			return refs[i][1]
+		}
+
+		return refs[len(refs)-1-i][1]
+	}
+
+	lo, hi := partitionRange(len(refs), at, hash, idx.keySchema.RangeKey != "")
+	if !forward {
+		lo, hi = len(refs)-hi, len(refs)-lo
+	}
+
+	part := refs[lo:hi]
+
+	if startKey != "" && !slices.ContainsFunc(part, func(r [2]string) bool { return r[0] == startKey }) {
+		return sortedKeys
+	}
+
+	keys := make([]string, len(part))
+	for i, r := range part {
+		keys[i] = r[1]
+	}
+
+	if !forward {
+		slices.Reverse(keys)
+	}
+
+	idx.sortedRefs = part
+
+	return keys
+}
+
+// partitionValue is the string hash key value a Query's key condition
+// names with "=", as keySchema.getKeyValue writes it into key strings.
+func partitionValue(input QueryInput, ks keySchema, attrs map[string]string) (string, bool) {
+	if input.Scan || attrs[ks.HashKey] != "S" {
+		return "", false
+	}
+
+	placeholder, ok := hashEquality(input.KeyConditionExpression, input.Aliases, ks.HashKey)
+	if !ok {
+		return "", false
+	}
+
+	v := input.ExpressionAttributeValues[placeholder]
+	if v == nil || v.S == nil {
+		return "", false
+	}
+
+	return *v.S, true
+}
+
+// partitionRange is the run [lo, hi) of n ascending key strings (key(i))
+// of the partition hash: the hash value, then "." and the range value when
+// the schema has a range key.
+func partitionRange(n int, key func(int) string, hash string, ranged bool) (lo, hi int) {
+	if !ranged {
+		lo = sort.Search(n, func(i int) bool { return key(i) >= hash })
+		hi = lo
+
+		if lo < n && key(lo) == hash {
+			hi++
+		}
+
+		return lo, hi
+	}
+
+	prefix := hash + "."
+	lo = sort.Search(n, func(i int) bool { return key(i) >= prefix })
+	hi = lo + sort.Search(n-lo, func(i int) bool { return !strings.HasPrefix(key(lo+i), prefix) })
+
+	return lo, hi
 }
 
 // hashEquality returns the value placeholder a key condition compares the

@@ -452,8 +452,10 @@ func (t *Table) SearchData(input QueryInput) ([]map[string]*types.Item, map[stri
 	index, sortedKeys := t.fetchQueryData(input)
 
 	startKey := t.parseStartKey(t.KeySchema, exclusiveStartKey)
-	if index == nil {
-		sortedKeys = t.partitionKeys(input, sortedKeys, startKey) // connmgr patch
+	if index == nil { // connmgr patch
+		sortedKeys = t.partitionKeys(input, sortedKeys, startKey)
+	} else {
+		sortedKeys = t.indexPartition(input, index, sortedKeys, startKey)
 	}
 
 	input.started = startKey == ""
