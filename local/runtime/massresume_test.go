@@ -46,11 +46,12 @@ func TestMassResumeThrottled(t *testing.T) {
 		scale = massShort
 	}
 	massRuns := scale.runs
+	eventLog := 20 * massRuns
 	limits := sfnserver.NewLimits(nil) // real time: the runtime clock jumps below
 	logs := &logbuf.Buffer{}
 	clk := clock.New()
 	rt, err := runtime.Start(context.Background(), runtime.Options{Addr: "127.0.0.1:0", Clock: clk, Log: logs,
-		SFNLimits: limits, EventLogSize: 20 * massRuns})
+		SFNLimits: limits, EventLogSize: eventLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +154,13 @@ func TestMassResumeThrottled(t *testing.T) {
 	close(stop)
 	<-sampled
 	allowed, throttled := limits.Counts("SendTaskSuccess")
-	t.Logf("%d runs resumed in %v: SendTaskSuccess %d let through, %d throttled; %d redeliveries of Connection Updated; %d dropped",
-		massRuns, took.Round(time.Millisecond), allowed, throttled, redeliveries, strings.Count(logs.String(), "dropped after its last attempt"))
+	t.Logf("%d runs resumed in %v: SendTaskSuccess %d let through, %d throttled; %d redeliveries of Connection Updated; %d dropped; %d events",
+		massRuns, took.Round(time.Millisecond), allowed, throttled, redeliveries, strings.Count(logs.String(), "dropped after its last attempt"), rt.Bus.Total())
 
+	// The counts below read the bus's log: it must still hold every event.
+	if total := rt.Bus.Total(); total > eventLog {
+		t.Fatalf("the bus recorded %d events and keeps %d: the counts would miss some", total, eventLog)
+	}
 	resumed, succeeded := distinctRuns(rt, "Run Resumed"), distinctRuns(rt, "Run Succeeded")
 	lost, twice := 0, 0
 	for _, id := range ids {
