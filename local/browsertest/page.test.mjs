@@ -711,7 +711,12 @@ test("on AWS: without a way to renew, an expiring sign-in asks to sign in again 
   // same request to sign in again, never the raw 401.
   await oidcMode({ ttl: 0, refresh: true, revoked: true });
   await page.goto(env("OIDC_PAGE_URL") + "/#/runs");
+  // Only the hash changed: the page keeps its token (no refresh token:
+  // refresh was off) and may already show the ended sign-in for it. The
+  // sign-in below is a round trip to the provider; wait for its grants,
+  // not for an alert that may still be the one from before the click.
   await page.getByRole("button", { name: "Sign in" }).click();
+  await until("the code exchange and one renewal", async () => (await oidcReport()).grants.length >= 2, 15_000);
   await page.getByRole("alert").getByText("Your sign-in has ended").waitFor();
   await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor();
   assert.equal(await page.getByText(/Unauthorized|\{/).count(), 0, "no raw error");
