@@ -505,8 +505,16 @@ func (s *smoke) waitFor(what string, cond func() bool, detail ...func() string) 
 // recorded forwards invocations to a function's emulator and keeps them.
 type recorded struct {
 	standins.Remote
-	mu    sync.Mutex
-	calls []invocation
+	// sandbox holds one invocation at a time: aws-lambda-rie is one
+	// sandbox and panics (nil Reserve answer) on an invocation that
+	// arrives while another holds it, where Lambda would use a second
+	// sandbox. It answers only once the sandbox is released (it buffers
+	// the response), so waiting for the answer is enough. run-step records
+	// a run's success before it returns, so the next run's invocation
+	// could come while the last one was finishing.
+	sandbox sync.Mutex
+	mu      sync.Mutex
+	calls   []invocation
 }
 
 type invocation struct {
@@ -515,7 +523,9 @@ type invocation struct {
 }
 
 func (r *recorded) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	r.sandbox.Lock()
 	out, err := r.Remote.Invoke(ctx, payload)
+	r.sandbox.Unlock()
 	r.mu.Lock()
 	r.calls = append(r.calls, invocation{payload: bytes.Clone(payload), err: err})
 	r.mu.Unlock()
