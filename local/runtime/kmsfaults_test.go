@@ -61,13 +61,7 @@ func TestKMSOutageDuringSteps(t *testing.T) {
 			ft.On("Decrypt", 0, tc.fault) // KMS down from the first resolution on
 			id := w.startGets(t, conn, 3)
 			ex := w.execution(t, id)
-			deadline := time.Now().Add(10 * time.Second)
-			for len(w.taskErrors(t, ex.ARN, "RunStep")) == 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("run-step never failed transiently; history:\n%s", w.historyText(t, ex.ARN))
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			w.waitTaskError(t, ex.ARN, "RunStep")
 			outage := ft.Hits("Decrypt")
 			if outage == 0 {
 				t.Fatal("the step failed without meeting the KMS fault")

@@ -201,13 +201,7 @@ func TestResolverFaultsDuringSteps(t *testing.T) {
 			ex := w.execution(t, id)
 			// The retry waits the state machine's backoff (at most 5 s) on
 			// the runtime's clock: move it once the step has failed.
-			deadline := time.Now().Add(10 * time.Second)
-			for len(w.taskErrors(t, ex.ARN, "RunStep")) == 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("run-step never failed transiently; history:\n%s", w.historyText(t, ex.ARN))
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			w.waitTaskError(t, ex.ARN, "RunStep")
 			w.rt.Clock.Advance(5 * time.Second)
 			v := waitRun(t, w.member, id, status("succeeded"))
 			for i, s := range v.Steps {
@@ -260,6 +254,19 @@ func (w *runsWorld) taskFailures(t *testing.T, execARN, stateName string) []asl.
 		}
 	}
 	return out
+}
+
+// waitTaskError waits until the task state has failed at least once
+// (taskErrors: run-step's answers that are caught by name left out).
+func (w *runsWorld) waitTaskError(t *testing.T, execARN, stateName string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(w.taskErrors(t, execARN, stateName)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never failed; history:\n%s", stateName, w.historyText(t, execARN))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // taskErrors lists the errors a task state failed with, leaving out

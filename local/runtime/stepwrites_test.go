@@ -28,13 +28,7 @@ func TestRunWriteLostStepsNotRunAgain(t *testing.T) {
 	const n = 3
 	id := w.startGets(t, conn, n)
 	ex := w.execution(t, id)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(w.taskErrors(t, ex.ARN, "RunStep")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("run-step's write never failed; history:\n%s", w.historyText(t, ex.ARN))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	w.waitTaskError(t, ex.ARN, "RunStep")
 	if errs := w.taskErrors(t, ex.ARN, "RunStep"); fmt.Sprint(errs) != "[TaskUnavailable]" {
 		t.Fatalf("run-step failed with %v, want TaskUnavailable", errs)
 	}
