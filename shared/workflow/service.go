@@ -239,12 +239,12 @@ func (s *Service) taskError(ctx context.Context, op, tenant, runID string, err e
 // steps for its first 15 s.
 const DefaultStepReserve = 30*time.Second + httpaction.DefaultTimeout + 5*time.Second
 
-// RunStep is the state machine's task: it runs the run's steps (Steps)
+// RunStep is the state machine's task: it runs the run's steps (runSteps)
 // and answers a finished run with its output, anything else with the
 // error the state machine catches by name (RunContinues, RunSuspended,
 // StepFailed; StepTransient and TaskUnavailable it retries).
 func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error) {
-	out, err := s.Steps(ctx, in)
+	out, err := s.runSteps(ctx, in)
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -259,7 +259,7 @@ func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error)
 	return StepOutput{}, &StepFailed{Step: out.Step, Reason: out.Reason}
 }
 
-// Steps executes the run's steps from the one it stands at on, one after
+// runSteps executes the run's steps from the one it stands at on, one after
 // another in this invocation while they succeed and time remains (see
 // DefaultStepReserve), and says what the state machine does next: it
 // returns only to suspend, to wait before retrying a transient failure, to
@@ -271,9 +271,10 @@ func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error)
 // (one small write); the run item is written once, as the invocation
 // ends, in a transaction with what the run's status change brings. Before
 // each further step the run's stop marker is read (one read unit), so a
-// run terminated meanwhile runs no more steps. An invocation whose last write failed (TaskUnavailable, then
-// retried) left its results in the step items: the retry reads them and
-// goes on after the steps that succeeded.
+// run terminated meanwhile runs no more steps. An invocation whose last
+// write failed (TaskUnavailable, then retried) left its results in the
+// step items: the retry reads them and goes on after the steps that
+// succeeded.
 //
 // The state machine's retries of a step are per task entry
 // ($$.State.RetryCount, in.Attempt): a transient failure of the first step
@@ -283,7 +284,7 @@ func (s *Service) RunStep(ctx context.Context, in StepInput) (StepOutput, error)
 // attempt fails at once (the failure is recorded) to have the state
 // machine wait before the step runs again. A step's attempts and waits are
 // thus the same whether it ran first in its invocation or not.
-func (s *Service) Steps(ctx context.Context, in StepInput) (StepOutput, error) {
+func (s *Service) runSteps(ctx context.Context, in StepInput) (StepOutput, error) {
 	ctx = logging.WithExecution(ctx, in.RunID) // executions are named by run id
 	run, err := s.Store.GetRun(ctx, in.Tenant, in.RunID)
 	if apperr.Is(err, apperr.NotFound) {
@@ -308,20 +309,22 @@ func (s *Service) Steps(ctx context.Context, in StepInput) (StepOutput, error) {
 	if err := s.Store.RunOutputs(ctx, run, run.Current); err != nil {
 		return StepOutput{}, s.taskError(ctx, "workflow.RunStep: read the steps' results", in.Tenant, in.RunID, err)
 	}
+	// Steps run by an invocation whose write of the run was lost are not
+	// run again; their results go into this invocation's write.
+	ran := map[int]runs.StepResult{}
 	first := run.Current
 	for first < len(run.Steps) && succeeded(run, first) {
-		// Run by an invocation whose write of the run was lost: not again.
+		ran[first] = run.Results[first]
 		first++
 	}
 	if first == len(run.Steps) {
-		return s.record(ctx, in, run, nil, StepOutput{Outcome: "done", Step: first})
+		return s.record(ctx, in, run, ran, StepOutput{Outcome: "done", Step: first})
 	}
 	if in.Attempt == 0 && first < len(run.Results) && run.Results[first].ID == run.Steps[first].ID && run.Results[first].Outcome == runs.OutcomeTransient {
 		// The invocation before failed this step transiently after others
 		// succeeded: the state machine waits before it runs again.
 		return StepOutput{}, &StepTransient{Reason: run.Results[first].Reason}
 	}
-	ran := map[int]runs.StepResult{}
 	for i := first; ; i++ {
 		if i > first {
 			stopped, err := s.Store.RunStopped(ctx, in.Tenant, in.RunID)
@@ -379,7 +382,7 @@ func (s *Service) Steps(ctx context.Context, in StepInput) (StepOutput, error) {
 	}
 }
 
-// outcomeTransient is a transient failure's outcome inside Steps, never
+// outcomeTransient is a transient failure's outcome inside runSteps, never
 // answered to the state machine.
 const outcomeTransient = "transient"
 
