@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -77,25 +76,7 @@ func TestKMSOutageDuringSteps(t *testing.T) {
 			// most 5 s) on the runtime's clock.
 			ft.Clear()
 			w.rt.Clock.Advance(5 * time.Second)
-			v := waitRun(t, w.member, id, status("succeeded"))
-			for i, s := range v.Steps {
-				attempts := 1
-				if i == 0 {
-					attempts = 2 // the transient failure, then the retry
-				}
-				if s.Result == nil || s.Result.Outcome != "succeeded" || s.Result.Attempts != attempts {
-					t.Errorf("step %s: %+v, want succeeded after %d attempts", s.ID, s.Result, attempts)
-				}
-			}
-			if got := target.hitsOf("/api/s0"); got != 1 {
-				t.Errorf("the step resolved during the outage reached the target %d times, want 1 (its credential never came)", got)
-			}
-			if n := len(w.events("Run Suspended", id)); n != 0 {
-				t.Errorf("%d Run Suspended events: a KMS outage suspended the run", n)
-			}
-			if errs := w.taskErrors(t, ex.ARN, "RunStep"); fmt.Sprint(errs) != "[StepTransient]" {
-				t.Errorf("run-step failed with %v, want one StepTransient (then retried)", errs)
-			}
+			w.recoveredAtStep(t, id, ex.ARN, target, 0)
 			r := w.admin.do("GET", "/connections/"+conn, nil, nil)
 			if !strings.Contains(string(r.body), `"status":"active"`) {
 				t.Errorf("the connection after a KMS outage: %s", r.body)

@@ -203,25 +203,7 @@ func TestResolverFaultsDuringSteps(t *testing.T) {
 			// the runtime's clock: move it once the step has failed.
 			w.waitTaskError(t, ex.ARN, "RunStep")
 			w.rt.Clock.Advance(5 * time.Second)
-			v := waitRun(t, w.member, id, status("succeeded"))
-			for i, s := range v.Steps {
-				attempts := 1
-				if i == 1 {
-					attempts = 2 // the transient failure, then the retry
-				}
-				if s.Result == nil || s.Result.Outcome != "succeeded" || s.Result.Attempts != attempts {
-					t.Errorf("step %s: %+v, want succeeded after %d attempts", s.ID, s.Result, attempts)
-				}
-			}
-			if got := target.hitsOf("/api/s1"); got != 1 {
-				t.Errorf("the faulty step reached the target %d times, want 1 (its credential never came)", got)
-			}
-			if n := len(w.events("Run Suspended", id)); n != 0 {
-				t.Errorf("%d Run Suspended events: a resolver fault suspended the run", n)
-			}
-			if errs := w.taskErrors(t, ex.ARN, "RunStep"); fmt.Sprint(errs) != "[StepTransient]" {
-				t.Errorf("run-step failed with %v, want one StepTransient (then retried)", errs)
-			}
+			w.recoveredAtStep(t, id, ex.ARN, target, 1)
 			if faulted != tc.calls {
 				t.Errorf("%d faulty resolve invocations, want %d", faulted, tc.calls)
 			}
@@ -254,6 +236,34 @@ func (w *runsWorld) taskFailures(t *testing.T, execARN, stateName string) []asl.
 		}
 	}
 	return out
+}
+
+// recoveredAtStep checks a run of GET steps (startGets) whose step faulty
+// met a transient fault before its credential came: the run succeeded,
+// that step after two attempts and the others after one, the faulty step
+// reached the target once, the run was never suspended, and run-step
+// failed once, with StepTransient (then retried).
+func (w *runsWorld) recoveredAtStep(t *testing.T, id, execARN string, target *flakyTarget, faulty int) {
+	t.Helper()
+	v := waitRun(t, w.member, id, status("succeeded"))
+	for i, s := range v.Steps {
+		attempts := 1
+		if i == faulty {
+			attempts = 2 // the transient failure, then the retry
+		}
+		if s.Result == nil || s.Result.Outcome != "succeeded" || s.Result.Attempts != attempts {
+			t.Errorf("step %s: %+v, want succeeded after %d attempts", s.ID, s.Result, attempts)
+		}
+	}
+	if got := target.hitsOf(fmt.Sprintf("/api/s%d", faulty)); got != 1 {
+		t.Errorf("the faulty step reached the target %d times, want 1 (its credential never came)", got)
+	}
+	if n := len(w.events("Run Suspended", id)); n != 0 {
+		t.Errorf("%d Run Suspended events: a transient fault suspended the run", n)
+	}
+	if errs := w.taskErrors(t, execARN, "RunStep"); fmt.Sprint(errs) != "[StepTransient]" {
+		t.Errorf("run-step failed with %v, want one StepTransient (then retried)", errs)
+	}
 }
 
 // waitTaskError waits until the task state has failed at least once
